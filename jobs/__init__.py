@@ -1,0 +1,35 @@
+"""An asyncio-native job runner for Django: Django's Tasks API on arq over Redis."""
+
+from __future__ import annotations
+
+from jobs.exceptions import (
+    EnqueueError,
+    JobsError,
+    PayloadTooLarge,
+    QueueFull,
+    QueueUnavailable,
+    RemoteTraceback,
+    ResultTimeout,
+    SerializationError,
+    TaskFailed,
+    TaskNotRegistered,
+)
+from jobs.task import JobResult, JobsTask, JobsTaskContext
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EnqueueError",
+    "JobResult",
+    "JobsError",
+    "JobsTask",
+    "JobsTaskContext",
+    "PayloadTooLarge",
+    "QueueFull",
+    "QueueUnavailable",
+    "RemoteTraceback",
+    "ResultTimeout",
+    "SerializationError",
+    "TaskFailed",
+    "TaskNotRegistered",
+]

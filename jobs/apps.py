@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class JobsConfig(AppConfig):
+    name = "jobs"
+    label = "jobs"
+    verbose_name = "Jobs"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from jobs import registry
+
+        # As Celery's autodiscover_tasks(): every app's tasks.py, in every process,
+        # so workers can run the tasks and results can name them.
+        registry.autodiscover()

@@ -1,0 +1,301 @@
+"""A Django Tasks backend that queues jobs in Redis for arq-based workers.
+
+Usage::
+
+    TASKS = {
+        "default": {
+            "BACKEND": "jobs.backend.JobsBackend",
+            "QUEUES": ["default", "reports"],
+            "OPTIONS": {"REDIS_URL": "redis://localhost:6379/0"},
+        }
+    }
+
+Notes:
+    supports_defer: yes; `.using(run_after=datetime or timedelta)`.
+    supports_async_task: yes; coroutines run on the worker's loop, plain
+        functions in its thread pool.
+    supports_get_result: yes; results live in a Django cache (RESULTS_CACHE, by
+        default a Redis cache on REDIS_URL with a JSON serializer).
+    supports_priority: no. Use queues instead: `jobs_worker --queues high,default`
+        always takes due jobs from `high` before `default`.
+
+`aenqueue()` and `aget_result()` are native asyncio (ASGI views should use them);
+`enqueue()` and `get_result()` use a thread-safe sync client, no event loop.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from django.core import checks
+from django.tasks.backends.base import BaseTaskBackend
+from django.tasks.base import TaskResultStatus
+from django.tasks.exceptions import (
+    InvalidTask,
+    InvalidTaskBackend,
+    TaskResultDoesNotExist,
+)
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from jobs import connections, registry, results, scripts, serialization, waiting
+from jobs.conf import JobsOptions, redact
+from jobs.constants import (
+    JOB_KEY_PREFIX,
+    QUEUE_KEY_PREFIX,
+    UNIQUE_KEY_PREFIX,
+    UNIQUE_TTL,
+    WAKE_KEY_PREFIX,
+    WAKE_TOKENS_MAX,
+)
+from jobs.exceptions import PayloadTooLarge, QueueFull, QueueUnavailable
+from jobs.task import JobResult, JobsTask
+
+if TYPE_CHECKING:
+    from django.tasks.base import Task
+
+RESULT_ID = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A validated job, ready for the enqueue script."""
+
+    result: JobResult
+    keys: list[str]
+    args: list[Any]
+    record: results.Record
+
+
+class JobsBackend(BaseTaskBackend):
+    task_class = JobsTask
+    supports_defer = True
+    supports_async_task = True
+    supports_get_result = True
+    supports_priority = False
+
+    def __init__(self, alias: str, params: dict[str, Any]) -> None:
+        super().__init__(alias, params)
+        self.config_error: InvalidTaskBackend | None = None
+        try:
+            self.settings = JobsOptions.from_options(self.options)
+        except InvalidTaskBackend as e:
+            # Reported by check() and raised on use, so `manage.py check` can run.
+            self.config_error = e
+            self.settings = JobsOptions()
+
+    @cached_property
+    def results(self) -> results.ResultStore:
+        return results.build_store(self.settings)
+
+    # Enqueueing
+
+    def enqueue(self, task: Task, args: Any, kwargs: Any, **options: Any) -> JobResult:
+        """Queue up a task to be executed. See aenqueue()."""
+        job = self.prepare(task, args, kwargs, **options)
+        if self.submit(job):
+            return job.result
+        return self.get_result(job.result.id)
+
+    def submit(self, job: Prepared) -> bool:
+        """Write a prepared job; False if its id was taken (nothing written)."""
+        with translate_redis_errors(self.settings):
+            client = connections.sync_client(self.settings)
+            queued = bool(scripts.ENQUEUE.call(client, job.keys, job.args))
+            if queued and not self.results.colocated:
+                self.results.set(job.record, only_new=True)
+        if queued:
+            task_enqueued.send(type(self), task_result=job.result)
+        return queued
+
+    async def aenqueue(
+        self, task: Task, args: Any, kwargs: Any, **options: Any
+    ) -> JobResult:
+        """Queue up a task to be executed.
+
+        Raise SerializationError or PayloadTooLarge (nothing written) for bad
+        arguments, QueueUnavailable or QueueFull when Redis cannot take the job.
+        `job_id` makes the enqueue idempotent: a second enqueue with the same id
+        within a day queues nothing and returns the first job's result.
+        """
+        job = self.prepare(task, args, kwargs, **options)
+        if await self.asubmit(job):
+            return job.result
+        return await self.aget_result(job.result.id)
+
+    async def asubmit(self, job: Prepared) -> bool:
+        """See submit()."""
+        with translate_redis_errors(self.settings):
+            client = connections.async_client(self.settings)
+            queued = bool(await scripts.ENQUEUE.acall(client, job.keys, job.args))
+            if queued and not self.results.colocated:
+                await self.results.aset(job.record, only_new=True)
+        if queued:
+            task_enqueued.send(type(self), task_result=job.result)
+        return queued
+
+    def prepare(
+        self,
+        task: Task,
+        args: Any,
+        kwargs: Any,
+        *,
+        job_id: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> Prepared:
+        """Validate and serialize a job without touching Redis."""
+        if self.config_error is not None:
+            raise self.config_error
+        self.validate_task(task)
+        assert isinstance(task, JobsTask)
+        args, kwargs = list(args), dict(kwargs)
+        serialization.check_json(args, "args")
+        serialization.check_json(kwargs, "kwargs")
+        now = timezone.now()
+        result = JobResult(
+            task=task,
+            id=job_id or uuid.uuid4().hex,
+            status=TaskResultStatus.READY,
+            enqueued_at=now,
+            started_at=None,
+            finished_at=None,
+            last_attempted_at=None,
+            args=args,
+            kwargs=kwargs,
+            backend=self.alias,
+            errors=[],
+            worker_ids=[],
+        )
+        now_ms = int(now.timestamp() * 1000)
+        # Scores are ms with a µs fraction, so jobs queued in the same
+        # millisecond keep their order (a sorted set breaks ties by member).
+        score = now.timestamp() * 1000
+        due_ms = now_ms
+        if task.run_after is not None and task.run_after > now:
+            score = task.run_after.timestamp() * 1000
+            due_ms = int(score)
+        payload = serialization.JobPayload(
+            task_path=task.module_path,
+            args=args,
+            kwargs=kwargs,
+            enqueued_ms=now_ms,
+            queue_name=task.queue_name,
+            backend=self.alias,
+            run_after_ms=int(task.run_after.timestamp() * 1000)
+            if task.run_after
+            else None,
+            meta=meta,
+        ).encode()
+        if len(payload) > self.settings.max_payload:
+            raise PayloadTooLarge(
+                f"The job is {len(payload)} bytes, over MAX_PAYLOAD "
+                f"({self.settings.max_payload}). Pass a reference (a primary key, "
+                "a file path) instead of the data."
+            )
+        record = (
+            results.to_record(result, meta=meta) if meta else results.to_record(result)
+        )
+        colocated = (
+            isinstance(self.results, results.RedisResultStore)
+            and self.results.colocated
+        )
+        keys = [
+            JOB_KEY_PREFIX + result.id,
+            QUEUE_KEY_PREFIX + task.queue_name,
+            WAKE_KEY_PREFIX + task.queue_name,
+            UNIQUE_KEY_PREFIX + result.id,
+            self.results.raw_key(result.id) if colocated else "",  # type: ignore[attr-defined]
+        ]
+        ttl_ms = due_ms - now_ms + int(self.settings.expires * 1000)
+        argv = [
+            result.id,
+            payload,
+            repr(round(score, 3)),
+            ttl_ms,
+            UNIQUE_TTL * 1000 if job_id else "",
+            results.encode(record) if colocated else "",
+            self.settings.result_ttl * 1000,
+            WAKE_TOKENS_MAX,
+        ]
+        return Prepared(result=result, keys=keys, args=argv, record=record)
+
+    def validate_task(self, task: Task) -> None:
+        super().validate_task(task)
+        if not isinstance(task, JobsTask):
+            raise InvalidTask(
+                f"{task.module_path} was not made by this backend's @task; "
+                "decorate it again after TASKS is configured."
+            )
+        module = task.func.__module__
+        if not registry.discoverable(module):
+            raise InvalidTask(
+                f"Task {task.module_path!r} is defined in {module!r}, which workers do "
+                "not import. Define tasks in an installed app's tasks.py, or list "
+                "the module in the backend's OPTIONS['IMPORTS']."
+            )
+
+    # Results
+
+    def get_result(self, result_id: str) -> JobResult:
+        """Return the result with this id, or raise TaskResultDoesNotExist."""
+        record = self.results.get(result_id) if RESULT_ID.match(result_id) else None
+        return self.result_from(record, result_id)
+
+    async def aget_result(self, result_id: str) -> JobResult:
+        """See get_result()."""
+        record = (
+            await self.results.aget(result_id) if RESULT_ID.match(result_id) else None
+        )
+        return self.result_from(record, result_id)
+
+    def result_from(self, record: results.Record | None, result_id: str) -> JobResult:
+        if record is None or record.get("backend") != self.alias:
+            raise TaskResultDoesNotExist(result_id)
+        return results.from_record(record, registry.get(record["task"]))
+
+    def wait_for_result(self, result_id: str, timeout: float | None) -> JobResult:
+        """Block until the result is finished; see JobResult.get()."""
+        record = waiting.wait(self, result_id, timeout)
+        return self.result_from(record, result_id)
+
+    async def await_result(self, result_id: str, timeout: float | None) -> JobResult:
+        """See wait_for_result()."""
+        record = await waiting.await_(self, result_id, timeout)
+        return self.result_from(record, result_id)
+
+    # Checks
+
+    def check(self, **kwargs: Any) -> Iterator[checks.CheckMessage]:
+        from jobs.checks import check_backend
+
+        yield from check_backend(self)
+
+
+class translate_redis_errors:
+    """Turn redis-py errors from an enqueue into ours, with an actionable message."""
+
+    def __init__(self, settings: JobsOptions) -> None:
+        self.settings = settings
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        where = redact(self.settings.redis_url)
+        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+            raise QueueUnavailable(
+                f"Redis at {where} is unreachable ({exc}); the job was not enqueued."
+            ) from exc
+        if isinstance(exc, ResponseError) and str(exc).startswith("OOM"):
+            raise QueueFull(
+                f"Redis at {where} is full (maxmemory reached under noeviction); "
+                "the job was not enqueued. Let workers drain it or raise maxmemory."
+            ) from exc

@@ -1,0 +1,102 @@
+"""The backend's OPTIONS, parsed once into a frozen dataclass.
+
+TASKS = {
+    "default": {
+        "BACKEND": "jobs.backend.JobsBackend",
+        "QUEUES": ["default", "reports"],
+        "OPTIONS": {"REDIS_URL": "redis://localhost:6379/0"},
+    }
+}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, TypedDict
+from urllib.parse import urlsplit
+
+from django.tasks.exceptions import InvalidTaskBackend
+
+
+class OptionsDict(TypedDict, total=False):
+    REDIS_URL: str
+    REDIS_OPTIONS: dict[str, Any]
+    RESULTS_CACHE: str | None
+    RESULT_TTL: int
+    LEASE: float
+    MAX_ATTEMPTS: int
+    TIMEOUT: float | None
+    MAX_PAYLOAD: int
+    EXPIRES: float
+    POLL_INTERVAL: float
+    IMPORTS: list[str]
+    STRICT_REDIS: bool
+
+
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobsOptions:
+    """Parsed OPTIONS; each field documents its OPTIONS key and default."""
+
+    redis_url: str = "redis://localhost:6379/0"  # REDIS_URL
+    # REDIS_OPTIONS: extra redis-py keyword arguments (TLS files, timeouts).
+    redis_options: dict[str, Any] = field(default_factory=dict)
+    # RESULTS_CACHE: a CACHES alias; None builds a Redis cache on REDIS_URL.
+    results_cache: str | None = None
+    result_ttl: int = 86_400  # RESULT_TTL, seconds
+    lease: float = (
+        30.0  # LEASE, seconds a claimed job stays claimed without a heartbeat
+    )
+    max_attempts: int = 1  # MAX_ATTEMPTS, default for tasks that set none
+    timeout: float | None = None  # TIMEOUT, seconds, default for tasks that set none
+    max_payload: int = 256 * 1024  # MAX_PAYLOAD, bytes of serialized job
+    expires: float = 86_400.0  # EXPIRES, seconds a job may wait past its due time
+    poll_interval: float = 2.0  # POLL_INTERVAL, seconds between safety polls when idle
+    imports: tuple[str, ...] = ()  # IMPORTS, task modules beyond apps' tasks.py
+    strict_redis: bool = False  # STRICT_REDIS, refuse to start on an evicting Redis
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> JobsOptions:
+        """Parse TASKS[alias]["OPTIONS"], raising InvalidTaskBackend on bad input."""
+        known = {f.name.upper(): f.name for f in fields(cls)}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise InvalidTaskBackend(
+                f"Unknown OPTIONS {unknown}; expected some of {sorted(known)}."
+            )
+        values = {known[key]: value for key, value in options.items()}
+        if "imports" in values:
+            values["imports"] = tuple(values["imports"])
+        parsed = cls(**values)
+        parsed.validate()
+        return parsed
+
+    def validate(self) -> None:
+        scheme = urlsplit(self.redis_url).scheme
+        if scheme not in REDIS_SCHEMES:
+            raise InvalidTaskBackend(
+                f"REDIS_URL {redact(self.redis_url)!r} must start with redis://, "
+                "rediss:// or unix://."
+            )
+        for name in ("result_ttl", "lease", "max_attempts", "max_payload", "expires"):
+            if getattr(self, name) <= 0:
+                raise InvalidTaskBackend(f"{name.upper()} must be positive.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise InvalidTaskBackend("TIMEOUT must be positive or None.")
+        if self.poll_interval <= 0:
+            raise InvalidTaskBackend("POLL_INTERVAL must be positive.")
+
+    @property
+    def lease_ms(self) -> int:
+        return int(self.lease * 1000)
+
+
+def redact(url: str) -> str:
+    """Return the URL with its password replaced, for logs and messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()

@@ -1,0 +1,47 @@
+"""Redis key names, in one place.
+
+Job, in-progress and retry keys keep arq's names so `arq.jobs.Job(id, redis)`
+and arq's tooling can inspect our jobs; the rest are ours.
+"""
+
+from __future__ import annotations
+
+from arq.constants import (
+    abort_jobs_ss as ABORT_KEY,
+)
+from arq.constants import (
+    in_progress_key_prefix as IN_PROGRESS_KEY_PREFIX,
+)
+from arq.constants import (
+    job_key_prefix as JOB_KEY_PREFIX,
+)
+from arq.constants import (
+    retry_key_prefix as RETRY_KEY_PREFIX,
+)
+
+QUEUE_KEY_PREFIX = "arq:queue:"  # + queue name: sorted set, score = due time (ms)
+WAKE_KEY_PREFIX = "jobs:wake:"  # + queue name: list of wake-up tokens for idle workers
+UNIQUE_KEY_PREFIX = "jobs:unique:"  # + job id: claims a caller-chosen job id
+DONE_CHANNEL_PREFIX = "jobs:done:"  # + job id: pub/sub, published when a job ends
+RESULT_KEY_PREFIX = "jobs:result:"  # + job id: cache key, before the cache's own prefix
+WORKERS_KEY = "jobs:workers"  # sorted set: worker id -> last heartbeat (ms)
+WORKER_KEY_PREFIX = "jobs:worker:"  # + worker id: hash describing a live worker
+
+WAKE_TOKENS_MAX = 1000  # tokens kept per queue; more would only wake idle workers
+UNIQUE_TTL = 86_400  # seconds a caller-chosen job id stays taken after enqueue
+
+__all__ = [
+    "ABORT_KEY",
+    "DONE_CHANNEL_PREFIX",
+    "IN_PROGRESS_KEY_PREFIX",
+    "JOB_KEY_PREFIX",
+    "QUEUE_KEY_PREFIX",
+    "RESULT_KEY_PREFIX",
+    "RETRY_KEY_PREFIX",
+    "UNIQUE_KEY_PREFIX",
+    "UNIQUE_TTL",
+    "WAKE_KEY_PREFIX",
+    "WAKE_TOKENS_MAX",
+    "WORKERS_KEY",
+    "WORKER_KEY_PREFIX",
+]

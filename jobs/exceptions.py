@@ -1,0 +1,79 @@
+"""Exceptions of our own. Django's are reused for Django concepts.
+
+    JobsError
+    ├── SerializationError        arguments or a return value that are not JSON
+    ├── PayloadTooLarge           a job over the configured MAX_PAYLOAD
+    ├── EnqueueError              the job could not be queued; nothing was written
+    │   ├── QueueUnavailable      Redis cannot be reached (answer 503, try later)
+    │   └── QueueFull             Redis is out of memory under `noeviction`
+    ├── TaskNotRegistered         a task path that is not a registered Task
+    ├── TaskFailed                the task failed; raised by JobResult.get()
+    ├── ResultTimeout             JobResult.get() gave up waiting
+    └── WorkerError               the worker cannot start
+
+`InvalidTask`, `TaskResultDoesNotExist` and `InvalidTaskBackend` come from
+`django.tasks.exceptions`; `RemoteTraceback` carries a worker's traceback as
+the `__cause__` of a re-raised task error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class JobsError(Exception):
+    """Something went wrong in django-jobs."""
+
+    def __init__(self, message: str | None = None, *args: Any) -> None:
+        super().__init__(message or (self.__doc__ or "").strip(), *args)
+
+
+class SerializationError(JobsError, TypeError):
+    """A value is not JSON-serializable; jobs carry JSON only."""
+
+
+class PayloadTooLarge(JobsError, ValueError):
+    """The job is larger than MAX_PAYLOAD; pass a reference (a primary key, a path)."""
+
+
+class EnqueueError(JobsError):
+    """The job could not be enqueued; nothing was written."""
+
+
+class QueueUnavailable(EnqueueError):
+    """Redis cannot be reached; the job was not enqueued."""
+
+
+class QueueFull(EnqueueError):
+    """Redis is out of memory (maxmemory with noeviction); the job was not enqueued."""
+
+
+class TaskNotRegistered(JobsError, LookupError):
+    """The task is not a registered Django Task; only those can run."""
+
+
+class TaskFailed(JobsError):
+    """The task failed in the worker."""
+
+    def __init__(self, message: str, *, exception_class_path: str = "") -> None:
+        super().__init__(message)
+        self.exception_class_path = exception_class_path
+
+
+class ResultTimeout(JobsError, TimeoutError):
+    """The task did not finish within the timeout."""
+
+
+class WorkerError(JobsError):
+    """The worker cannot start."""
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised in a worker, as text."""
+
+    def __init__(self, tb: str) -> None:
+        super().__init__(tb)
+        self.tb = tb
+
+    def __str__(self) -> str:
+        return f'\n\n"""\n{self.tb.rstrip()}\n"""'

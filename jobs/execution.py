@@ -1,0 +1,273 @@
+"""Run one claimed job: READY -> RUNNING -> SUCCESSFUL / FAILED (or READY to retry).
+
+Task failures are results, not crashes: `Exception` is recorded as a TaskError
+with its traceback. `BaseException`s such as CancelledError propagate, so the
+worker's shutdown and abort handling see them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from arq.worker import Retry
+from django.db import close_old_connections
+from django.tasks.base import TaskResultStatus
+from django.tasks.signals import task_started
+from django.utils import timezone
+
+from jobs import registry, results, serialization
+from jobs.exceptions import JobsError, TaskNotRegistered
+from jobs.failures import capture
+from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
+    from jobs.backend import JobsBackend
+
+logger = logging.getLogger("jobs.worker")
+
+
+class JobNotRunnable(JobsError):
+    """The job cannot run; it is recorded as failed without running."""
+
+
+class AttemptsExhausted(JobNotRunnable):
+    """The job's earlier attempts never reported back (their worker died)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A job handed to this worker by the claim script."""
+
+    id: str
+    payload: bytes | None
+    attempt: int  # 1 for the first run; 0: the job expired; -1: it was aborted
+    queue_key: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What the worker must write back for one attempt."""
+
+    record: results.Record
+    retry_at_ms: int | None = None  # set: run again then; None: finished
+    result: JobResult | None = None
+
+
+@dataclass(slots=True)
+class Runtime:
+    """What executing a job needs from its worker."""
+
+    backend: JobsBackend
+    worker_id: str
+    executor: Executor
+    mark_running: Callable[[results.Record], Any]  # awaitable writer of RUNNING
+    stats: dict[str, int] = field(default_factory=dict)
+
+
+def now_ms() -> int:
+    return int(timezone.now().timestamp() * 1000)
+
+
+def _ms_to_dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _set(result: JobResult, **changes: Any) -> None:
+    for name, value in changes.items():
+        object.__setattr__(result, name, value)
+
+
+def build_result(
+    claimed: Claimed, payload: serialization.JobPayload, task: JobsTask
+) -> JobResult:
+    run_after = _ms_to_dt(payload.run_after_ms)
+    if run_after is not None or payload.queue_name != task.queue_name:
+        task = task.using(queue_name=payload.queue_name, run_after=run_after)
+    return JobResult(
+        task=task,
+        id=claimed.id,
+        status=TaskResultStatus.READY,
+        enqueued_at=_ms_to_dt(payload.enqueued_ms),
+        started_at=None,
+        finished_at=None,
+        last_attempted_at=None,
+        args=payload.args,
+        kwargs=payload.kwargs,
+        backend=payload.backend,
+        errors=[],
+        worker_ids=[],
+    )
+
+
+async def _restore_history(rt: Runtime, result: JobResult) -> None:
+    """Carry errors, workers and the first start over from earlier attempts."""
+    record = await rt.backend.results.aget(result.id)
+    if record is None:
+        return
+    earlier = results.from_record(record, result.task)
+    _set(
+        result,
+        started_at=earlier.started_at,
+        errors=list(earlier.errors),
+        worker_ids=list(earlier.worker_ids),
+    )
+
+
+def _max_attempts(rt: Runtime, task: JobsTask) -> int:
+    return task.max_attempts or rt.backend.settings.max_attempts
+
+
+def _timeout(rt: Runtime, task: JobsTask) -> float | None:
+    return task.timeout or rt.backend.settings.timeout
+
+
+def _run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    # As Django does around a request: drop connections that are broken or past
+    # CONN_MAX_AGE before the job, and after it.
+    close_old_connections()
+    try:
+        return func(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+async def call_task(rt: Runtime, result: JobResult) -> Any:
+    task = result.task
+    args = list(result.args)
+    if task.takes_context:
+        args.insert(0, JobsTaskContext(task_result=result))
+    async with asyncio.timeout(_timeout(rt, task)):
+        if inspect.iscoroutinefunction(task.func):
+            return await task.func(*args, **result.kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            rt.executor, _run_sync, task.func, args, result.kwargs
+        )
+
+
+def _retry_delay(task: JobsTask, attempt: int, exc: BaseException) -> float:
+    if isinstance(exc, Retry) and exc.defer_score is not None:
+        return exc.defer_score / 1000
+    delay = min(task.retry_backoff * 2 ** (attempt - 1), RETRY_BACKOFF_MAX)
+    return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads a retry storm
+
+
+def _will_retry(rt: Runtime, task: JobsTask, attempt: int, exc: Exception) -> bool:
+    if attempt >= _max_attempts(rt, task):
+        return False
+    return isinstance(exc, Retry) or isinstance(exc, task.retry_on)
+
+
+async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
+    """Run one attempt of a claimed job and return what to record."""
+    payload = serialization.JobPayload.decode(claimed.payload or b"")
+    task = registry.get(payload.task_path)
+    result = build_result(claimed, payload, task)
+    if claimed.attempt > 1:
+        await _restore_history(rt, result)
+    started = timezone.now()
+    _set(
+        result,
+        status=TaskResultStatus.RUNNING,
+        started_at=result.started_at or started,
+        last_attempted_at=started,
+    )
+    result.worker_ids.append(rt.worker_id)
+    meta = {"meta": payload.meta} if payload.meta else {}
+    if claimed.attempt > _max_attempts(rt, task):
+        raise AttemptsExhausted(
+            f"Gave up after {claimed.attempt - 1} attempts that never finished: "
+            "the worker running them stopped (killed, out of memory?)."
+        )
+    await rt.mark_running(results.to_record(result, **meta))
+    task_started.send(type(rt.backend), task_result=result)
+    try:
+        value = await call_task(rt, result)
+        serialization.check_json(value, "the return value")
+    except Exception as exc:
+        logger.warning(
+            "job %s %s attempt %d failed: %r",
+            result.id,
+            task.module_path,
+            claimed.attempt,
+            exc,
+        )
+        result.errors.append(capture(exc))
+        if _will_retry(rt, task, claimed.attempt, exc):
+            delay = _retry_delay(task, claimed.attempt, exc)
+            _set(result, status=TaskResultStatus.READY)
+            record = results.to_record(result, **meta)
+            return Outcome(
+                record, retry_at_ms=now_ms() + int(delay * 1000), result=result
+            )
+        _set(result, status=TaskResultStatus.FAILED, finished_at=timezone.now())
+        return Outcome(results.to_record(result, **meta), result=result)
+    value = serialization.loads(serialization.dumps(value))  # as a reader will see it
+    _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now())
+    object.__setattr__(result, "_return_value", value)
+    return Outcome(results.to_record(result, return_value=value, **meta), result=result)
+
+
+def failed_record(
+    rt: Runtime, claimed: Claimed, exc: BaseException, previous: results.Record | None
+) -> results.Record:
+    """A FAILED record for a job that could not run (bad payload, unknown task...)."""
+    now = timezone.now().isoformat()
+    record: results.Record = dict(previous or {})
+    record.setdefault("id", claimed.id)
+    record.setdefault("task", "")
+    record.setdefault("backend", rt.backend.alias)
+    record.setdefault("args", [])
+    record.setdefault("kwargs", {})
+    record.setdefault("enqueued_at", None)
+    record.setdefault("started_at", None)
+    record.update(
+        status=str(TaskResultStatus.FAILED),
+        finished_at=now,
+        last_attempted_at=now,
+        errors=[*record.get("errors", []), _error_dict(exc)],
+        worker_ids=[*record.get("worker_ids", []), rt.worker_id],
+    )
+    if claimed.payload:
+        try:
+            payload = serialization.JobPayload.decode(claimed.payload)
+        except serialization.SerializationError:
+            pass
+        else:
+            record.update(
+                task=payload.task_path, args=payload.args, kwargs=payload.kwargs
+            )
+            record.setdefault("queue", payload.queue_name)
+    return record
+
+
+def _error_dict(exc: BaseException) -> dict[str, str]:
+    error = capture(exc)
+    return {
+        "exception_class_path": error.exception_class_path,
+        "traceback": error.traceback,
+        "message": error.message,
+    }
+
+
+NOT_RUNNABLE = (serialization.SerializationError, TaskNotRegistered, JobNotRunnable)
+
+__all__ = [
+    "NOT_RUNNABLE",
+    "AttemptsExhausted",
+    "Claimed",
+    "JobNotRunnable",
+    "Outcome",
+    "Runtime",
+    "execute",
+    "failed_record",
+]

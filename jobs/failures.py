@@ -1,0 +1,61 @@
+"""Task errors: captured in the worker, re-raised where the result is awaited."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import NoReturn
+
+from django.tasks.base import TaskError
+
+from jobs.exceptions import RemoteTraceback, TaskFailed
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobTaskError(TaskError):
+    """Django's TaskError plus the exception's message, to rebuild it."""
+
+    message: str = ""
+
+
+def capture(exc: BaseException) -> JobTaskError:
+    """Return the error record of `exc`, traceback included."""
+    cls = type(exc)
+    return JobTaskError(
+        exception_class_path=f"{cls.__module__}.{cls.__qualname__}",
+        traceback="".join(traceback.format_exception(exc)),
+        message=str(exc),
+    )
+
+
+def _loaded_exception_class(path: str) -> type[Exception] | None:
+    """Find the class among modules already imported; never import on Redis' word."""
+    module_name, _, qualname = path.rpartition(".")
+    obj: object = sys.modules.get(module_name)
+    if obj is None:
+        return None
+    for part in qualname.split("."):
+        obj = getattr(obj, part, None)
+    if isinstance(obj, type) and issubclass(obj, Exception):
+        return obj
+    return None
+
+
+def raise_remote(error: TaskError) -> NoReturn:
+    """Raise the task's exception (or TaskFailed), caused by the worker's traceback."""
+    message = getattr(error, "message", "")
+    remote = RemoteTraceback(error.traceback)
+    cls = _loaded_exception_class(error.exception_class_path)
+    exc: Exception | None = None
+    if cls is not None:
+        try:
+            exc = cls(message)
+        except Exception:
+            exc = None
+    if exc is None:
+        exc = TaskFailed(
+            f"{error.exception_class_path}: {message}",
+            exception_class_path=error.exception_class_path,
+        )
+    raise exc from remote

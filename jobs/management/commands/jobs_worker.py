@@ -1,0 +1,128 @@
+"""`python manage.py jobs_worker`: run a worker (and the schedules) on uvloop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from argparse import ArgumentParser, ArgumentTypeError
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.tasks import task_backends
+
+from jobs.backend import JobsBackend
+from jobs.exceptions import WorkerError
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise ArgumentTypeError(f"{value} is not a positive integer")
+    return number
+
+
+def non_negative_float(value: str) -> float:
+    number = float(value)
+    if number < 0:
+        raise ArgumentTypeError(f"{value} is negative")
+    return number
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency off Windows
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+class Command(BaseCommand):
+    help = (
+        "Run jobs from the queues of a django.tasks backend (arq over Redis). "
+        "Coroutine tasks run on the event loop (uvloop), plain functions in a "
+        "thread pool. SIGTERM or Ctrl-C stops taking jobs and lets running ones "
+        "finish within --grace seconds; a second one stops at once."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument(
+            "--backend",
+            default="default",
+            help="The TASKS alias whose jobs to run (default: %(default)s).",
+        )
+        parser.add_argument(
+            "-Q",
+            "--queues",
+            help="Comma-separated queue names, highest priority first "
+            "(default: all of the backend's QUEUES).",
+        )
+        parser.add_argument(
+            "-c",
+            "--concurrency",
+            type=positive_int,
+            default=10,
+            help="Jobs run at once per process (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--burst",
+            action="store_true",
+            help="Stop once the queues are empty.",
+        )
+        parser.add_argument(
+            "--grace",
+            type=non_negative_float,
+            default=30.0,
+            help="Seconds running jobs get on SIGTERM (default: %(default)s).",
+        )
+        parser.add_argument(
+            "--max-jobs",
+            type=positive_int,
+            default=None,
+            help="Exit after starting this many jobs.",
+        )
+        parser.add_argument(
+            "-l",
+            "--loglevel",
+            default="info",
+            choices=["debug", "info", "warning", "error", "critical"],
+            help="Log level of the worker's own logs (default: %(default)s).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        self.setup_logging(options["loglevel"])
+        backend = task_backends[options["backend"]]
+        if not isinstance(backend, JobsBackend):
+            raise CommandError(
+                f"TASKS[{options['backend']!r}] is {type(backend).__name__}, "
+                "not jobs.backend.JobsBackend."
+            )
+        queues = options["queues"].split(",") if options["queues"] else None
+        loop = new_event_loop()
+        asyncio.set_event_loop(loop)
+        from jobs.worker import JobsWorker
+
+        try:
+            worker = JobsWorker(
+                backend,
+                queues=queues,
+                concurrency=options["concurrency"],
+                burst=options["burst"],
+                grace=options["grace"],
+                max_jobs_run=options["max_jobs"],
+            )
+            worker.run()
+        except WorkerError as e:
+            raise CommandError(str(e)) from e
+        finally:
+            loop.close()
+            asyncio.set_event_loop(None)
+
+    def setup_logging(self, level: str) -> None:
+        root = logging.getLogger()
+        if not root.handlers:
+            logging.basicConfig(format=LOG_FORMAT)
+        for name in ("jobs", "arq", "django.tasks"):
+            logging.getLogger(name).setLevel(level.upper())

@@ -1,0 +1,69 @@
+"""The registered tasks: the only code a worker will run.
+
+A task registers itself when its module is imported (`JobsTask.__post_init__`);
+`autodiscover()` imports every installed app's `tasks` module and the backends'
+IMPORTS, as Celery's `autodiscover_tasks()` did. A job names a task by its module
+path and is looked up here: nothing is ever imported because Redis said so.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.apps import apps
+from django.utils.module_loading import autodiscover_modules
+
+from jobs.exceptions import TaskNotRegistered
+
+if TYPE_CHECKING:
+    from jobs.task import JobsTask
+
+_tasks: dict[str, JobsTask] = {}
+
+
+def register(task: JobsTask) -> None:
+    """Record `task` under its module path (copies made by using() are ignored)."""
+    known = _tasks.get(task.module_path)
+    if known is None or known.func is not task.func:
+        _tasks[task.module_path] = task
+
+
+def autodiscover() -> None:
+    """Import each installed app's tasks module and every backend's IMPORTS."""
+    from importlib import import_module
+
+    autodiscover_modules("tasks")
+    for module in extra_modules():
+        import_module(module)
+
+
+def extra_modules() -> list[str]:
+    from django.conf import settings
+
+    modules: list[str] = []
+    for params in getattr(settings, "TASKS", {}).values():
+        modules.extend(params.get("OPTIONS", {}).get("IMPORTS", ()))
+    return modules
+
+
+def discoverable(module: str) -> bool:
+    """Whether a worker imports `module` when it autodiscovers tasks."""
+    roots = [f"{config.name}.tasks" for config in apps.get_app_configs()]
+    roots += extra_modules()
+    return any(module == root or module.startswith(root + ".") for root in roots)
+
+
+def get(path: str) -> JobsTask:
+    """Return the registered task at `path`, or raise TaskNotRegistered."""
+    try:
+        return _tasks[path]
+    except KeyError:
+        raise TaskNotRegistered(
+            f"{path!r} is not a registered task. Tasks are functions decorated with "
+            "@task in an installed app's tasks.py (or a module in OPTIONS['IMPORTS'])."
+        ) from None
+
+
+def all_tasks() -> dict[str, JobsTask]:
+    """Return the registered tasks by module path."""
+    return dict(_tasks)

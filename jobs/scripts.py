@@ -1,0 +1,178 @@
+"""The Lua scripts that move a job through Redis, one round trip each.
+
+A queue is arq's sorted set of job ids scored by due time (ms). Claiming a job
+sets arq's in-progress key as a *lease* (value: the worker id, expiring after
+LEASE) and pushes the job's score to the lease's end, so running jobs are never
+rescanned and a job whose worker died becomes due again by itself when the lease
+runs out. Live workers renew their leases on every heartbeat.
+
+Workers that find nothing to do block on a wake list (BLPOP); each enqueue pushes
+one token, so one idle worker wakes per job instead of polling.
+
+Scripts that free memory or finish work carry `allow-oom`, so a Redis full under
+`noeviction` still drains; the enqueue script does not, so enqueueing into a full
+Redis fails before writing anything.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import NoScriptError
+
+if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
+
+class LuaScript:
+    """A script sent by SHA, loaded on first NOSCRIPT (e.g. after a Redis restart)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+    async def acall(
+        self, client: redis.asyncio.Redis, keys: list[Any], args: list[Any]
+    ) -> Any:
+        try:
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await client.script_load(self.source)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)
+
+    def call(self, client: redis.Redis, keys: list[Any], args: list[Any]) -> Any:
+        try:
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            client.script_load(self.source)
+            return client.evalsha(self.sha, len(keys), *keys, *args)
+
+
+# KEYS: job, queue, wake, unique, result
+# ARGV: id, payload, score, job ttl ms, unique ttl ms ('' = no unique id),
+#       result record ('' = stored elsewhere), result ttl ms, max wake tokens
+# Returns 1 when queued, 0 when the id was taken (nothing written).
+ENQUEUE = LuaScript("""
+if ARGV[5] ~= '' then
+  if not redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[5]) then return 0 end
+elseif redis.call('EXISTS', KEYS[1]) == 1 then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7]) end
+redis.call('LPUSH', KEYS[3], 1)
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1)
+return 1
+""")
+
+# KEYS: n queues, then their n wake lists
+# ARGV: now ms, lease ms, how many, worker id, retry key ttl s
+# Returns {{id, payload or nil, attempt (-1: aborted, 0: expired), queue index}...},
+#         earliest score left in any queue (nil if all empty)
+CLAIM = LuaScript("""#!lua flags=allow-oom
+local now, lease, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local nq = #KEYS / 2
+local out = {}
+for i = 1, nq do
+  local q, got, rounds = KEYS[i], 0, 0
+  while want > 0 and rounds < 4 do
+    rounds = rounds + 1
+    local ids = redis.call('ZRANGEBYSCORE', q, '-inf', now, 'LIMIT', 0, want)
+    if #ids == 0 then break end
+    for _, id in ipairs(ids) do
+      local lease_key = 'arq:in-progress:' .. id
+      local held = redis.call('PTTL', lease_key)
+      if held ~= -2 then
+        -- Another worker holds it: hide it until that lease could end.
+        if held < 0 then held = lease end
+        redis.call('ZADD', q, 'XX', now + held, id)
+      else
+        local payload = redis.call('GET', 'arq:job:' .. id)
+        if not payload then
+          redis.call('ZREM', q, id)
+          out[#out + 1] = {id, false, 0, i}
+        elseif redis.call('ZSCORE', 'arq:abort', id) then
+          redis.call('ZREM', q, id)
+          redis.call('ZREM', 'arq:abort', id)
+          redis.call('DEL', 'arq:job:' .. id, 'arq:retry:' .. id)
+          out[#out + 1] = {id, payload, -1, i}
+        else
+          redis.call('SET', lease_key, ARGV[4], 'PX', lease)
+          redis.call('ZADD', q, 'XX', now + lease, id)
+          local attempt = redis.call('INCR', 'arq:retry:' .. id)
+          redis.call('EXPIRE', 'arq:retry:' .. id, ARGV[5])
+          out[#out + 1] = {id, payload, attempt, i}
+          want = want - 1
+          got = got + 1
+        end
+      end
+    end
+  end
+  if got > 0 then redis.call('LPOP', KEYS[nq + i], got) end
+end
+local earliest = false
+for i = 1, nq do
+  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+  if first[2] then
+    local score = tonumber(first[2])
+    if not earliest or score < earliest then earliest = score end
+  end
+end
+return {out, earliest}
+""")
+
+# KEYS: queue, result
+# ARGV: id, worker id, result record ('' = stored elsewhere), result ttl ms
+# Frees memory before it writes, so it succeeds on a full Redis. Returns 1 if the
+# lease was still ours, 0 if another worker had taken the job over.
+FINISH = LuaScript("""#!lua flags=allow-oom
+local id = ARGV[1]
+local lease_key = 'arq:in-progress:' .. id
+local owned = redis.call('GET', lease_key) == ARGV[2]
+redis.call('ZREM', KEYS[1], id)
+redis.call('ZREM', 'arq:abort', id)
+redis.call('DEL', 'arq:job:' .. id, lease_key, 'arq:retry:' .. id)
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
+redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
+if owned then return 1 end
+return 0
+""")
+
+# KEYS: queue, wake, result
+# ARGV: id, due ms, result record ('' = stored elsewhere), result ttl ms,
+#       'release' to give the attempt back (shutdown) or '' (a failed attempt)
+RETRY = LuaScript("""#!lua flags=allow-oom
+local id = ARGV[1]
+redis.call('ZADD', KEYS[1], 'XX', ARGV[2], id)
+redis.call('DEL', 'arq:in-progress:' .. id)
+if ARGV[5] == 'release' then
+  local left = redis.call('DECR', 'arq:retry:' .. id)
+  if left <= 0 then redis.call('DEL', 'arq:retry:' .. id) end
+end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[3], ARGV[3], 'PX', ARGV[4]) end
+redis.call('LPUSH', KEYS[2], 1)
+return 1
+""")
+
+# ARGV: worker id, lease ms, now ms, then (queue key, job id) pairs
+# Returns the ids whose lease is no longer this worker's.
+RENEW = LuaScript("""#!lua flags=allow-oom
+local worker, lease, now = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local lost = {}
+for i = 4, #ARGV, 2 do
+  local q, id = ARGV[i], ARGV[i + 1]
+  local lease_key = 'arq:in-progress:' .. id
+  if redis.call('GET', lease_key) == worker then
+    redis.call('PEXPIRE', lease_key, lease)
+    redis.call('ZADD', q, 'XX', now + lease, id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost
+""")
+
+ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW)

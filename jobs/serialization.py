@@ -1,0 +1,141 @@
+"""JSON, and only JSON, for everything that crosses Redis.
+
+Jobs keep arq's layout (`{"t", "f", "a", "k", "et"}` under `arq:job:<id>`) so
+arq's tools can read them, but the encoding is strict JSON: nothing from Redis is
+ever unpickled, and anything that would not survive a JSON round trip unchanged
+(a datetime, a set, a tuple key, NaN) is refused when the job is enqueued.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jobs.exceptions import SerializationError
+
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_decode = json.JSONDecoder().decode
+PICKLE_MARKER = 0x80  # first byte of every pickle of protocol 2 or later
+
+
+def check_json(value: Any, where: str) -> None:
+    """Raise SerializationError naming the first part of `value` that is not JSON."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SerializationError(f"{where} is {value!r}, which JSON cannot carry.")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            check_json(item, f"{where}[{index}]")
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise SerializationError(
+                    f"{where} has the key {key!r} ({type(key).__name__}); "
+                    "JSON object keys must be strings."
+                )
+            check_json(item, f"{where}[{key!r}]")
+        return
+    raise SerializationError(
+        f"{where} is a {type(value).__module__}.{type(value).__qualname__}, "
+        "which is not JSON-serializable. Pass JSON types (str, int, float, bool, "
+        "None, list, dict), e.g. an ISO string for a datetime or a primary key "
+        "for a model instance."
+    )
+
+
+def dumps(value: Any) -> bytes:
+    """Encode `value` as compact UTF-8 JSON (callers check it first)."""
+    return _encoder.encode(value).encode()
+
+
+def loads(data: bytes | str) -> Any:
+    """Decode JSON from Redis, refusing pickles and anything else that is not JSON."""
+    if isinstance(data, bytes) and data[:1] == bytes([PICKLE_MARKER]):
+        raise SerializationError("refused a pickled payload: only JSON is accepted")
+    try:
+        return _decode(data.decode() if isinstance(data, bytes) else data)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise SerializationError(f"refused a payload that is not JSON: {e}") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobPayload:
+    """One job as stored under `arq:job:<id>` (arq's keys plus ours)."""
+
+    task_path: str  # "f": the Task's module path
+    args: list[Any]  # "a"
+    kwargs: dict[str, Any]  # "k"
+    enqueued_ms: int  # "et"
+    queue_name: str  # "q"
+    backend: str  # "b"
+    run_after_ms: int | None = None  # "r"
+    meta: dict[str, Any] | None = None  # "m": e.g. the schedule that made the job
+
+    def encode(self) -> bytes:
+        data: dict[str, Any] = {
+            "t": None,
+            "f": self.task_path,
+            "a": self.args,
+            "k": self.kwargs,
+            "et": self.enqueued_ms,
+            "q": self.queue_name,
+            "b": self.backend,
+        }
+        if self.run_after_ms is not None:
+            data["r"] = self.run_after_ms
+        if self.meta:
+            data["m"] = self.meta
+        return dumps(data)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> JobPayload:
+        """Parse a job from Redis, raising SerializationError on anything malformed."""
+        data = loads(raw)
+        try:
+            payload = cls(
+                task_path=data["f"],
+                args=data["a"],
+                kwargs=data["k"],
+                enqueued_ms=data["et"],
+                queue_name=data.get("q", "default"),
+                backend=data.get("b", "default"),
+                run_after_ms=data.get("r"),
+                meta=data.get("m"),
+            )
+        except (KeyError, TypeError, AttributeError) as e:
+            raise SerializationError(f"refused a malformed job: {e!r}") from None
+        if not (
+            isinstance(payload.task_path, str)
+            and isinstance(payload.args, list)
+            and isinstance(payload.kwargs, dict)
+            and isinstance(payload.enqueued_ms, int)
+        ):
+            raise SerializationError("refused a malformed job: wrong field types")
+        return payload
+
+
+class CacheSerializer:
+    """A JSON serializer for Django's RedisCache (`OPTIONS["serializer"]`).
+
+    Django's default RedisSerializer pickles; results come back from Redis, so
+    they must not be unpickled. Integers stay raw so `incr()` keeps working.
+    """
+
+    def dumps(self, obj: Any) -> bytes | int:
+        if type(obj) is int:
+            return obj
+        check_json(obj, "the cached value")
+        return dumps(obj)
+
+    def loads(self, data: bytes) -> Any:
+        try:
+            return int(data)
+        except ValueError:
+            return loads(data)

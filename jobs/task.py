@@ -1,0 +1,131 @@
+"""The Task, TaskResult and TaskContext our backend hands out.
+
+They are Django's own dataclasses with what Celery users expect on top:
+per-task retries and timeouts on `JobsTask`, waiting on `JobResult`.
+
+    @task(max_attempts=5, retry_backoff=2, timeout=60)
+    def fetch(url): ...
+
+    result = fetch.enqueue("https://example.com")
+    result.get(timeout=10)      # the return value, or the task's exception re-raised
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Self
+
+from django.tasks.base import Task, TaskContext, TaskResult
+from django.tasks.exceptions import InvalidTask
+from django.utils import timezone
+
+if TYPE_CHECKING:
+    from jobs.backend import JobsBackend
+
+RETRY_BACKOFF_MAX = 600.0  # seconds, cap of the exponential backoff
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobsTask(Task):
+    """A Django Task with retry and timeout settings.
+
+    max_attempts: runs in all, the first included (None: the backend's MAX_ATTEMPTS).
+    retry_on: exception classes that earn another attempt.
+    retry_backoff: seconds before the 2nd attempt, doubling after (with jitter).
+    timeout: seconds an attempt may run (None: the backend's TIMEOUT).
+    """
+
+    max_attempts: int | None = None
+    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    retry_backoff: float = 1.0
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        # Django's Task.__post_init__ validates against the backend.
+        Task.__post_init__(self)  # type: ignore[no-untyped-call]
+        if self.max_attempts is not None and self.max_attempts < 1:
+            raise InvalidTask("max_attempts must be at least 1.")
+        if self.timeout is not None and self.timeout <= 0:
+            raise InvalidTask("timeout must be positive.")
+        if self.retry_backoff < 0:
+            raise InvalidTask("retry_backoff must not be negative.")
+        from jobs import registry
+
+        registry.register(self)
+
+    def using(  # type: ignore[override]
+        self,
+        *,
+        priority: int | None = None,
+        queue_name: str | None = None,
+        run_after: datetime | timedelta | None = None,
+        backend: str | None = None,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+    ) -> Self:
+        """Return a copy with other defaults; `run_after` may be a timedelta."""
+        if isinstance(run_after, timedelta):
+            run_after = timezone.now() + run_after
+        changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("priority", priority),
+                ("queue_name", queue_name),
+                ("run_after", run_after),
+                ("backend", backend),
+                ("max_attempts", max_attempts),
+                ("timeout", timeout),
+            )
+            if value is not None
+        }
+        return replace(self, **changes)
+
+    def get_backend(self) -> JobsBackend:  # type: ignore[override]
+        backend: JobsBackend = Task.get_backend(self)  # type: ignore[no-untyped-call]
+        return backend
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobResult(TaskResult):
+    """A TaskResult that can be waited on, as Celery's AsyncResult.get() could."""
+
+    def get(self, timeout: float | None = None) -> Any:
+        """Wait for the task; return its value or re-raise its error.
+
+        The error is the task's own exception class when it can be rebuilt here
+        (else `jobs.TaskFailed`), with the worker's traceback as its `__cause__`.
+        Raise `jobs.ResultTimeout` if it is not finished within `timeout` seconds.
+        """
+        backend = self.task.get_backend()
+        finished = backend.wait_for_result(self.id, timeout)
+        self._copy_from(finished)
+        return finished.value_or_raise()
+
+    async def aget(self, timeout: float | None = None) -> Any:
+        """See get()."""
+        backend = self.task.get_backend()
+        finished = await backend.await_result(self.id, timeout)
+        self._copy_from(finished)
+        return finished.value_or_raise()
+
+    def value_or_raise(self) -> Any:
+        from jobs.failures import raise_remote
+
+        if self.errors and self.status == "FAILED":
+            raise_remote(self.errors[-1])
+        return self.return_value
+
+    def _copy_from(self, other: TaskResult) -> None:
+        for name in TaskResult.__dataclass_fields__:
+            if name not in ("task", "id", "args", "kwargs", "backend"):
+                object.__setattr__(self, name, getattr(other, name))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobsTaskContext(TaskContext):
+    """What a task declared with `takes_context=True` receives first."""
+
+    @property
+    def job_id(self) -> str:
+        return self.task_result.id

@@ -1,0 +1,86 @@
+"""Wait for a job to finish without polling.
+
+The waiter subscribes to `jobs:done:<id>` *before* reading the result, so a job
+finishing in between cannot be missed. The worker's finish script publishes the
+final record (or an empty message when the record lives in another cache). A
+slow re-read (every RECHECK seconds) covers a message lost to a Redis restart.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.tasks.exceptions import TaskResultDoesNotExist
+
+from jobs import connections, results
+from jobs.constants import DONE_CHANNEL_PREFIX
+from jobs.exceptions import ResultTimeout
+
+if TYPE_CHECKING:
+    from jobs.backend import JobsBackend
+
+FINISHED = frozenset({"SUCCESSFUL", "FAILED"})
+RECHECK = 5.0  # seconds between safety re-reads while waiting
+
+
+def _remaining(deadline: float | None) -> float:
+    if deadline is None:
+        return RECHECK
+    return min(RECHECK, deadline - time.monotonic())
+
+
+def _from_message(message: dict[str, Any] | None) -> results.Record | None:
+    if message is None or message.get("type") != "message" or not message["data"]:
+        return None
+    return results.decode(message["data"])
+
+
+def _timed_out(result_id: str, timeout: float | None) -> ResultTimeout:
+    return ResultTimeout(f"Task {result_id} did not finish within {timeout} s.")
+
+
+def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> results.Record:
+    """Block until the job is finished; return its record."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pubsub = connections.sync_client(backend.settings).pubsub()
+    try:
+        pubsub.subscribe(DONE_CHANNEL_PREFIX + result_id)
+        record = backend.results.get(result_id)
+        while record is not None and record["status"] not in FINISHED:
+            remaining = _remaining(deadline)
+            if remaining <= 0:
+                raise _timed_out(result_id, timeout)
+            message = pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=remaining
+            )
+            record = _from_message(message) or backend.results.get(result_id)
+    finally:
+        pubsub.close()
+    if record is None:
+        raise TaskResultDoesNotExist(result_id)
+    return record
+
+
+async def await_(
+    backend: JobsBackend, result_id: str, timeout: float | None
+) -> results.Record:
+    """See wait()."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pubsub = connections.async_client(backend.settings).pubsub()
+    try:
+        await pubsub.subscribe(DONE_CHANNEL_PREFIX + result_id)
+        record = await backend.results.aget(result_id)
+        while record is not None and record["status"] not in FINISHED:
+            remaining = _remaining(deadline)
+            if remaining <= 0:
+                raise _timed_out(result_id, timeout)
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=remaining
+            )
+            record = _from_message(message) or await backend.results.aget(result_id)
+    finally:
+        await pubsub.aclose()
+    if record is None:
+        raise TaskResultDoesNotExist(result_id)
+    return record

@@ -1,0 +1,528 @@
+"""The worker: arq's Worker, consuming Django tasks with leases and push wake-ups.
+
+arq's Worker brings the process shell: its event loop, signal wiring, health-check
+key, `on_startup`/`on_shutdown` hooks and cron machinery. Its job loop is
+replaced: arq polls every `poll_delay` and holds a job for its longest timeout
+plus 10 s, so a dead worker's jobs wait minutes and an idle one answers late.
+Here a claim takes a batch in one script with a short lease renewed by the
+heartbeat, an idle worker blocks on a wake list, and SIGTERM drains instead of
+cancelling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+from arq.worker import Function, Worker
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+from django.tasks.signals import task_finished
+from redis.exceptions import RedisError
+
+from jobs import connections, registry, results, scripts
+from jobs.conf import redact
+from jobs.constants import (
+    DONE_CHANNEL_PREFIX,
+    QUEUE_KEY_PREFIX,
+    WAKE_KEY_PREFIX,
+    WORKER_KEY_PREFIX,
+    WORKERS_KEY,
+)
+from jobs.exceptions import WorkerError
+from jobs.execution import (
+    NOT_RUNNABLE,
+    Claimed,
+    JobNotRunnable,
+    Outcome,
+    Runtime,
+    execute,
+    failed_record,
+)
+
+if TYPE_CHECKING:
+    from jobs.backend import JobsBackend
+
+logger = logging.getLogger("jobs.worker")
+
+RETRY_KEY_TTL = 88_400  # seconds, as arq keeps its retry counters
+REDIS_BACKOFF_MAX = 1.0  # seconds between attempts while Redis is away
+WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbeats
+SAFE_POLICIES = ("noeviction",)
+
+
+async def _placeholder(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
+    """Stands in for a task in arq's function table; the worker calls execute()."""
+
+
+def arq_functions() -> list[Function]:
+    """The registered tasks, as arq Function entries (names, timeouts, tries)."""
+    return [
+        Function(
+            name=path,
+            coroutine=_placeholder,
+            timeout_s=task.timeout,
+            keep_result_s=None,
+            keep_result_forever=None,
+            max_tries=task.max_attempts,
+        )
+        for path, task in sorted(registry.all_tasks().items())
+    ]
+
+
+class JobsWorker(Worker):
+    """Run the jobs of one Django Tasks backend from one or more queues.
+
+    backend: the JobsBackend whose jobs to run.
+    queues: queue names, highest priority first (default: the backend's QUEUES).
+    concurrency: jobs run at once; plain functions get as many threads.
+    burst: stop once the queues are empty.
+    grace: seconds SIGTERM waits for running jobs before handing them back.
+    max_jobs_run: stop after starting this many jobs (for process recycling).
+    """
+
+    def __init__(
+        self,
+        backend: JobsBackend,
+        *,
+        queues: list[str] | None = None,
+        concurrency: int = 10,
+        burst: bool = False,
+        grace: float = 30.0,
+        max_jobs_run: int | None = None,
+        handle_signals: bool = True,
+        cron_jobs: list[Any] | None = None,
+        on_startup: Any = None,
+        on_shutdown: Any = None,
+    ) -> None:
+        if backend.config_error is not None:
+            raise WorkerError(str(backend.config_error))
+        self.backend = backend
+        self.settings = backend.settings
+        self.queues = list(queues or sorted(backend.queues))
+        unknown = set(self.queues) - backend.queues
+        if unknown:
+            raise WorkerError(
+                f"Queues {sorted(unknown)} are not in the backend's QUEUES "
+                f"{sorted(backend.queues)}."
+            )
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.grace = grace
+        self.max_jobs_run = max_jobs_run
+        self.queue_keys = [QUEUE_KEY_PREFIX + q for q in self.queues]
+        self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
+        super().__init__(
+            functions=arq_functions()
+            or [Function("noop", _placeholder, None, None, None, None)],
+            queue_name=self.queue_keys[0],
+            cron_jobs=cron_jobs,
+            burst=burst,
+            max_jobs=concurrency,
+            handle_signals=handle_signals,
+            poll_delay=self.settings.poll_interval,
+            health_check_interval=min(self.settings.lease / 3, 10),
+            on_startup=on_startup,
+            on_shutdown=on_shutdown,
+        )
+        self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="jobs-sync")
+        self.runtime = Runtime(
+            backend=backend,
+            worker_id=self.worker_id,
+            executor=self.executor,
+            mark_running=self.write_running,
+        )
+        self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
+        self.slot_freed = asyncio.Event()
+        self.stopping = False
+        self.started_jobs = 0
+        self._wait_task: asyncio.Task[Any] | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._redis_down_since: float | None = None
+
+    # Lifecycle
+
+    async def main(self) -> None:
+        self._pool = connections.new_async_client(self.settings)
+        await self.startup()
+        beat = asyncio.create_task(self.heartbeat_loop(), name="jobs-heartbeat")
+        self._background.append(beat)
+        try:
+            await self.consume()
+            await self.drain()
+        finally:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            await self.unregister()
+
+    async def startup(self) -> None:
+        await self.wait_for_redis()
+        await self.check_eviction_policy()
+        logger.info(
+            "worker %s consuming %s from %s with concurrency %d, %d tasks registered",
+            self.worker_id,
+            ",".join(self.queues),
+            redact(self.settings.redis_url),
+            self.max_jobs,
+            len(registry.all_tasks()),
+        )
+        self.ctx["redis"] = self.pool
+        await self.register()
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+
+    async def wait_for_redis(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                await self.pool.ping()
+                return
+            except (RedisError, OSError) as e:
+                if time.monotonic() > deadline:
+                    raise WorkerError(
+                        f"Redis at {redact(self.settings.redis_url)} did not answer "
+                        f"within {timeout:.0f} s: {e}"
+                    ) from e
+                logger.warning("waiting for Redis: %s", e)
+                await asyncio.sleep(1)
+
+    async def check_eviction_policy(self) -> None:
+        try:
+            policy = (await self.pool.config_get("maxmemory-policy")).get(
+                "maxmemory-policy"
+            )
+        except RedisError:  # CONFIG may be disabled on managed Redis
+            return
+        if policy is None or policy in SAFE_POLICIES:
+            return
+        message = (
+            f"Redis maxmemory-policy is {policy!r}: Redis may evict queued jobs when "
+            "it fills up. Set maxmemory-policy noeviction."
+        )
+        if self.settings.strict_redis:
+            raise WorkerError(message)
+        logger.warning(message)
+
+    def handle_sig(self, signum: signal.Signals) -> None:
+        """First signal: stop taking jobs and drain. Second: hand back now."""
+        if self.stopping:
+            logger.warning(
+                "second %s: handing running jobs back now", signal.Signals(signum).name
+            )
+            self.grace = 0
+            self.slot_freed.set()
+            return
+        logger.info(
+            "%s: no new jobs; waiting up to %.0f s for %d running",
+            signal.Signals(signum).name,
+            self.grace,
+            len(self.running),
+        )
+        self.stop()
+
+    handle_sig_wait_for_completion = handle_sig
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.slot_freed.set()
+        if self._wait_task is not None:
+            self._wait_task.cancel()
+
+    async def drain(self) -> None:
+        """Let running jobs finish within the grace period, then hand the rest back."""
+        deadline = time.monotonic() + self.grace
+        while self.running and time.monotonic() < deadline:
+            self.slot_freed.clear()
+            try:
+                await asyncio.wait_for(
+                    self.slot_freed.wait(), deadline - time.monotonic()
+                )
+            except TimeoutError:
+                break
+        left = list(self.running.values())
+        for _, task in left:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in left), return_exceptions=True)
+
+    async def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            await self.pool.delete(self.health_check_key)
+            if self.on_shutdown:
+                await self.on_shutdown(self.ctx)
+            await self.pool.aclose(close_connection_pool=True)
+            self._pool = None
+        await connections.aclose_all()
+
+    # Consuming
+
+    async def consume(self) -> None:
+        while not self.stopping:
+            free = self.max_jobs - len(self.running)
+            if self.max_jobs_run is not None:
+                free = min(free, self.max_jobs_run - self.started_jobs)
+                if free <= 0 and not self.running:
+                    return
+            if free <= 0:
+                self.slot_freed.clear()
+                await self.slot_freed.wait()
+                continue
+            try:
+                claimed, earliest = await self.claim(free)
+                self.redis_back()
+            except (RedisError, OSError) as e:
+                await self.redis_away(e)
+                continue
+            for job in claimed:
+                self.start(job)
+            if len(claimed) == free:
+                continue
+            if self.burst and earliest is None and not self.running:
+                return
+            await self.wait_for_work(earliest)
+
+    async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
+        from jobs.execution import now_ms
+
+        keys = [*self.queue_keys, *self.wake_keys]
+        args = [now_ms(), self.settings.lease_ms, count, self.worker_id, RETRY_KEY_TTL]
+        rows, earliest = await scripts.CLAIM.acall(self.pool, keys, args)
+        claimed = [
+            Claimed(
+                id=row[0].decode(),
+                payload=row[1],
+                attempt=int(row[2]),
+                queue_key=self.queue_keys[int(row[3]) - 1],
+            )
+            for row in rows
+        ]
+        return claimed, None if earliest is None else int(earliest)
+
+    async def wait_for_work(self, earliest: int | None) -> None:
+        """Block until a wake token, the next due job, or the safety poll."""
+        from jobs.execution import now_ms
+
+        timeout = self.settings.poll_interval
+        if earliest is not None:
+            timeout = min(timeout, max(earliest - now_ms(), 0) / 1000)
+        if timeout < 0.001:
+            return
+        waits: list[asyncio.Future[Any]] = [
+            asyncio.ensure_future(self.pool.blpop(self.wake_keys, timeout=timeout))
+        ]
+        self._wait_task = waits[0]  # type: ignore[assignment]
+        if self.burst and self.running:
+            self.slot_freed.clear()
+            waits.append(asyncio.ensure_future(self.slot_freed.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wait_task = None
+            for w in waits:
+                w.cancel()
+            for w in waits:
+                if w.done() and not w.cancelled() and w.exception() is not None:
+                    await self.redis_away(w.exception())  # type: ignore[arg-type]
+
+    async def redis_away(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if self._redis_down_since is None:
+            self._redis_down_since = now
+            logger.error("Redis unavailable (%s); retrying", error)
+        await asyncio.sleep(
+            min(REDIS_BACKOFF_MAX, 0.05 + (now - self._redis_down_since) / 4)
+        )
+
+    def redis_back(self) -> None:
+        if self._redis_down_since is not None:
+            logger.warning(
+                "Redis is back after %.1f s", time.monotonic() - self._redis_down_since
+            )
+            self._redis_down_since = None
+
+    def start(self, claimed: Claimed) -> None:
+        self.started_jobs += 1
+        task = asyncio.create_task(self.run_claimed(claimed), name=f"job-{claimed.id}")
+        self.running[claimed.id] = (claimed, task)
+        task.add_done_callback(lambda _: self.job_done(claimed.id))
+
+    def job_done(self, job_id: str) -> None:
+        self.running.pop(job_id, None)
+        self.slot_freed.set()
+
+    # One job
+
+    async def run_claimed(self, claimed: Claimed) -> None:
+        try:
+            outcome = await self.outcome_of(claimed)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.hand_back(claimed))
+            raise
+        await asyncio.shield(self.persist(claimed, outcome))
+
+    async def outcome_of(self, claimed: Claimed) -> Outcome:
+        if claimed.attempt <= 0:
+            reason = (
+                "cancelled" if claimed.attempt < 0 else "expired before a worker ran it"
+            )
+            return await self.not_runnable(
+                claimed, JobNotRunnable(f"The job was {reason}.")
+            )
+        try:
+            return await execute(self.runtime, claimed)
+        except NOT_RUNNABLE as e:
+            logger.error("job %s cannot run: %s", claimed.id, e)
+            return await self.not_runnable(claimed, e)
+
+    async def not_runnable(self, claimed: Claimed, error: BaseException) -> Outcome:
+        try:
+            previous = await self.backend.results.aget(claimed.id)
+        except Exception:  # a garbage record must not stop us recording the failure
+            previous = None
+        return Outcome(failed_record(self.runtime, claimed, error, previous))
+
+    async def write_running(self, record: results.Record) -> None:
+        store = self.backend.results
+        if isinstance(store, results.RedisResultStore) and store.colocated:
+            await self.pool.set(
+                store.raw_key(record["id"]), results.encode(record), ex=store.ttl
+            )
+        else:
+            await store.aset(record)
+
+    async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
+        """Write the outcome, retrying while Redis is away (the lease may lapse)."""
+        while True:
+            try:
+                await self.write_outcome(claimed, outcome)
+                self.redis_back()
+                break
+            except (RedisError, OSError) as e:
+                await self.redis_away(e)
+        status = outcome.record["status"]
+        if outcome.retry_at_ms is not None:
+            self.jobs_retried += 1
+        elif status == "SUCCESSFUL":
+            self.jobs_complete += 1
+        else:
+            self.jobs_failed += 1
+        if outcome.result is not None:
+            task_finished.send(type(self.backend), task_result=outcome.result)
+
+    async def write_outcome(self, claimed: Claimed, outcome: Outcome) -> None:
+        store = self.backend.results
+        colocated = isinstance(store, results.RedisResultStore) and store.colocated
+        record = results.encode(outcome.record) if colocated else b""
+        result_key = store.raw_key(claimed.id) if colocated else ""  # type: ignore[attr-defined]
+        if not colocated:
+            await store.aset(outcome.record)
+        ttl_ms = store.ttl * 1000
+        if outcome.retry_at_ms is not None:
+            keys = [claimed.queue_key, self.wake_key_of(claimed), result_key]
+            args = [claimed.id, outcome.retry_at_ms, record, ttl_ms, ""]
+            await scripts.RETRY.acall(self.pool, keys, args)
+            return
+        owned = await scripts.FINISH.acall(
+            self.pool,
+            [claimed.queue_key, result_key],
+            [claimed.id, self.worker_id, record, ttl_ms],
+        )
+        if not owned:
+            logger.warning(
+                "job %s finished here after its lease passed to another worker",
+                claimed.id,
+            )
+
+    def wake_key_of(self, claimed: Claimed) -> str:
+        return self.wake_keys[self.queue_keys.index(claimed.queue_key)]
+
+    async def hand_back(self, claimed: Claimed) -> None:
+        """Requeue a job cut short by shutdown; it does not count as an attempt."""
+        from jobs.execution import now_ms
+
+        try:
+            keys = [claimed.queue_key, self.wake_key_of(claimed), ""]
+            await scripts.RETRY.acall(
+                self.pool, keys, [claimed.id, now_ms(), "", 0, "release"]
+            )
+            logger.warning("job %s handed back to the queue", claimed.id)
+        except (RedisError, OSError) as e:
+            logger.error(
+                "could not hand job %s back (%s); its lease will expire", claimed.id, e
+            )
+
+    # Heartbeat: leases, registry, health, DB hygiene
+
+    async def heartbeat_loop(self) -> None:
+        interval = self.settings.lease / 3
+        while True:
+            try:
+                await self.heartbeat()
+            except (RedisError, OSError) as e:
+                logger.debug("heartbeat failed: %s", e)
+            await asyncio.sleep(interval)
+
+    async def heartbeat(self) -> None:
+        from jobs.execution import now_ms
+
+        await self.renew_leases(now_ms())
+        await self.register()
+        await self.record_health()
+        # Async tasks use the ORM through Django's one thread-sensitive thread;
+        # tidy its connections as a request's end would.
+        await sync_to_async(close_old_connections)()
+
+    async def renew_leases(self, now: int) -> None:
+        if not self.running:
+            return
+        args: list[Any] = [self.worker_id, self.settings.lease_ms, now]
+        for claimed, _ in self.running.values():
+            args += [claimed.queue_key, claimed.id]
+        lost = await scripts.RENEW.acall(self.pool, [], args)
+        for job_id in lost:
+            logger.warning(
+                "lost the lease of job %s (Redis restarted or slow heartbeat)",
+                job_id.decode(),
+            )
+
+    async def register(self) -> None:
+        from jobs.execution import now_ms
+
+        key = WORKER_KEY_PREFIX + self.worker_id
+        ttl = int(self.settings.lease * WORKER_TTL_BEATS / 3) + 1
+        async with self.pool.pipeline(transaction=False) as pipe:
+            pipe.zadd(WORKERS_KEY, {self.worker_id: now_ms()})
+            pipe.hset(
+                key,
+                mapping={
+                    "queues": ",".join(self.queues),
+                    "concurrency": self.max_jobs,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "running": len(self.running),
+                    "complete": self.jobs_complete,
+                    "failed": self.jobs_failed,
+                    "retried": self.jobs_retried,
+                },
+            )
+            pipe.expire(key, ttl)
+            await pipe.execute()
+
+    async def unregister(self) -> None:
+        try:
+            async with self.pool.pipeline(transaction=False) as pipe:
+                pipe.zrem(WORKERS_KEY, self.worker_id)
+                pipe.delete(WORKER_KEY_PREFIX + self.worker_id)
+                await pipe.execute()
+        except (RedisError, OSError):
+            pass
+
+
+__all__ = ["DONE_CHANNEL_PREFIX", "JobsWorker"]

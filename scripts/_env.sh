@@ -1,0 +1,77 @@
+# Shared by scripts/*: find a Python >= 3.12, install uv, sync .venv from uv.lock.
+# Sourced, not executed. Idempotent: a second run takes about a second.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+VENV="$ROOT/.venv"
+export UV_PROJECT_ENVIRONMENT="$VENV"
+export UV_LINK_MODE=copy
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+python_ok() { "$1" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; }
+
+# A Python >= 3.12: $PYTHON if set, then python3.1x on PATH, then pyenv's and
+# /usr/local's installs (newest first). Debian's python3 here is 3.11, too old.
+find_python() {
+  local c
+  if [[ -n "${PYTHON:-}" ]]; then
+    python_ok "$PYTHON" || die "PYTHON=$PYTHON is not Python >= 3.12"
+    echo "$PYTHON"; return
+  fi
+  for c in python3.14 python3.13 python3.12 python3; do
+    if command -v "$c" >/dev/null && python_ok "$(command -v "$c")"; then
+      command -v "$c"; return
+    fi
+  done
+  for c in $(ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.1[2-9]*/bin/python3 \
+             /usr/local/bin/python3.1[2-9] /opt/python*/bin/python3 2>/dev/null | sort -rV); do
+    if python_ok "$c"; then echo "$c"; return; fi
+  done
+  die "no Python >= 3.12 found: install one (e.g. 'pyenv install 3.12') or set PYTHON=/path/to/python3.12"
+}
+
+# uv in a private venv so the system Python is never touched.
+ensure_uv() {
+  local py="$1"
+  if [[ ! -x "$TOOLS/bin/uv" ]]; then
+    say "installing uv into .tools/"
+    "$py" -m venv "$TOOLS"
+    "$TOOLS/bin/python" -m pip install --quiet --disable-pip-version-check 'uv>=0.5,<1'
+  fi
+  echo "$TOOLS/bin/uv"
+}
+
+# Sync .venv with uv.lock (dev group included). --frozen when the lock exists so a
+# fresh clone gets exactly what was tested.
+ensure_venv() {
+  local py uv
+  py="$(find_python)"
+  uv="$(ensure_uv "$py")"
+  if [[ -f "$ROOT/uv.lock" ]]; then
+    "$uv" sync --quiet --frozen --python "$py" --project "$ROOT" "$@"
+  else
+    "$uv" sync --quiet --python "$py" --project "$ROOT" "$@"
+  fi
+  export PATH="$VENV/bin:$PATH"
+}
+
+# redis-server from Debian when missing; root installs it, others get told how.
+ensure_redis_server() {
+  command -v redis-server >/dev/null && return
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing redis-server (Debian package)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+    # The package starts a system service on 6379; we run our own instances.
+    (command -v systemctl >/dev/null && systemctl disable --now redis-server >/dev/null 2>&1) || true
+  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
+    say "installing redis-server with sudo (Debian package)"
+    sudo apt-get install -y -qq redis-server >/dev/null
+  else
+    die "redis-server is not installed: install it (apt-get install redis-server) and run again"
+  fi
+  command -v redis-server >/dev/null || die "redis-server still missing after install"
+}

@@ -1,0 +1,1 @@
+"""Settings package of the example project: base, dev and test."""

@@ -1,0 +1,34 @@
+"""Tests: a SQLite file every worker process can open, fast hashers, test tasks.
+
+tests/conftest.py starts a redis-server and points TASKS and CACHES at it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from settings.base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-only-not-secret"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# Worker subprocesses open the test database by path, so it must be a file.
+_db = os.environ.get("DATABASE_PATH") or os.path.join(
+    tempfile.gettempdir(), "jobs-test.sqlite3"
+)
+DATABASES["default"]["NAME"] = _db  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": _db}  # noqa: F405
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+TASKS = {
+    "default": {
+        "BACKEND": "jobs.backend.JobsBackend",
+        "QUEUES": ["default", "reports", "high", "low"],
+        "OPTIONS": {"REDIS_URL": REDIS_URL, "IMPORTS": ["tests.tasks"]},
+    }
+}
+CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+
+LOGGING["loggers"]["jobs"]["level"] = "WARNING"  # noqa: F405

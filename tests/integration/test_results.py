@@ -1,0 +1,131 @@
+"""Waiting on results as Celery's AsyncResult.get() did: value, re-raise, timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+from django.tasks import task_backends
+from django.tasks.base import TaskResultStatus
+from django.tasks.exceptions import TaskResultDoesNotExist
+
+from jobs import RemoteTraceback, ResultTimeout, TaskFailed
+from jobs.worker import JobsWorker
+from tests import tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def worker():
+    worker = JobsWorker(task_backends["default"], handle_signals=False, concurrency=10)
+    running = asyncio.create_task(worker.async_run())
+    yield worker
+    worker.stop()
+    await running
+    await worker.close()
+
+
+async def test_aget_returns_the_value(worker):
+    result = await tasks.aadd.aenqueue(20, 22)
+    assert await result.aget(timeout=10) == 42
+    assert result.status == TaskResultStatus.SUCCESSFUL
+    assert result.finished_at is not None
+
+
+async def test_aget_reraises_the_task_error_with_remote_traceback(worker):
+    result = await tasks.boom.aenqueue("remote kaput")
+    with pytest.raises(ValueError, match="remote kaput") as excinfo:
+        await result.aget(timeout=10)
+    cause = excinfo.value.__cause__
+    assert isinstance(cause, RemoteTraceback)
+    assert "raise ValueError(message)" in cause.tb
+    assert result.status == TaskResultStatus.FAILED
+
+
+async def test_aget_reraises_a_custom_exception_class(worker):
+    result = await tasks.aboom.aenqueue()
+    with pytest.raises(tasks.CustomError, match="custom failure"):
+        await result.aget(timeout=10)
+    assert result.errors[-1].exception_class_path == "tests.tasks.CustomError"
+
+
+async def test_aget_times_out_without_a_worker():
+    result = await tasks.aadd.aenqueue(1, 1)
+    with pytest.raises(ResultTimeout, match=f"{result.id} did not finish within 0.2 s"):
+        await result.aget(timeout=0.2)
+    assert isinstance(ResultTimeout("x"), TimeoutError)
+
+
+async def test_aget_waits_across_retries(worker):
+    result = await tasks.asks_retry.aenqueue("k3")
+    assert await result.aget(timeout=10) == "done"
+    assert result.attempts == 2
+
+
+async def test_many_waiters_on_one_job(worker):
+    result = await tasks.asleeper.aenqueue(0.3)
+    values = await asyncio.gather(*(result.aget(timeout=10) for _ in range(20)))
+    assert values == [0.3] * 20
+
+
+def test_sync_get_from_another_thread_while_a_worker_runs():
+    """The sync path (a sync view, the shell): no event loop of its own."""
+    ready = threading.Event()
+    stop = threading.Event()
+
+    def run_worker():
+        async def main():
+            worker = JobsWorker(task_backends["default"], handle_signals=False)
+            running = asyncio.create_task(worker.async_run())
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(0.02)
+            worker.stop()
+            await running
+            await worker.close()
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=run_worker)
+    thread.start()
+    try:
+        ready.wait(5)
+        ok = tasks.add.enqueue(3, 4)
+        assert ok.get(timeout=10) == 7
+        bad = tasks.boom.enqueue("sync kaput")
+        with pytest.raises(ValueError, match="sync kaput") as excinfo:
+            bad.get(timeout=10)
+        assert isinstance(excinfo.value.__cause__, RemoteTraceback)
+        slow = tasks.sleeper.enqueue(5)
+        with pytest.raises(ResultTimeout):
+            slow.get(timeout=0.2)
+        slow.refresh()
+        assert slow.status in (TaskResultStatus.READY, TaskResultStatus.RUNNING)
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+async def test_unknown_exception_class_becomes_task_failed(worker, r):
+    from jobs.results import decode, encode
+
+    result = await tasks.boom.aenqueue("x")
+    with pytest.raises(ValueError):
+        await result.aget(timeout=10)
+    store = task_backends["default"].results
+    key = store.raw_key(result.id)
+    record = decode(r.get(key))
+    record["errors"][-1]["exception_class_path"] = "gone_module.GoneError"
+    r.set(key, encode(record))
+    again = await task_backends["default"].aget_result(result.id)
+    with pytest.raises(TaskFailed, match=r"gone_module\.GoneError: x"):
+        await again.aget(timeout=1)
+
+
+def test_get_on_an_expired_result_raises_does_not_exist(r):
+    result = tasks.add.enqueue(1, 1)
+    r.delete(task_backends["default"].results.raw_key(result.id))
+    with pytest.raises(TaskResultDoesNotExist):
+        result.get(timeout=1)

@@ -1,0 +1,142 @@
+"""Tasks used by the tests (listed in the test backend's IMPORTS)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from typing import Any
+
+from arq.worker import Retry
+from django.db import connection
+from django.tasks import task
+
+from jobs import JobsTaskContext
+
+# Shared with the in-process worker: proof that jobs ran side by side.
+sync_barrier = threading.Barrier(4, timeout=10)
+seen: list[Any] = []  # what in-process jobs observed, in order
+
+
+@task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@task
+async def aadd(x: int, y: int) -> int:
+    await asyncio.sleep(0)
+    return x + y
+
+
+@task
+def boom(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+class CustomError(Exception):
+    pass
+
+
+@task
+async def aboom() -> None:
+    raise CustomError("custom failure")
+
+
+@task(max_attempts=3, retry_backoff=0)
+def flaky(key: str) -> int:
+    """Fail until the third attempt; count attempts in Redis-free process memory."""
+    seen.append(("flaky", key))
+    attempts = sum(1 for s in seen if s == ("flaky", key))
+    if attempts < 3:
+        raise ConnectionError(f"attempt {attempts} failed")
+    return attempts
+
+
+@task(max_attempts=2, retry_backoff=0, retry_on=(KeyError,))
+def wrong_error() -> None:
+    raise ValueError("not retried: only KeyError is")
+
+
+@task(max_attempts=4)
+async def asks_retry(key: str) -> str:
+    seen.append(("asks_retry", key))
+    if sum(1 for s in seen if s == ("asks_retry", key)) < 2:
+        raise Retry(defer=0.05)
+    return "done"
+
+
+@task(timeout=0.2)
+async def slow_async(seconds: float = 5) -> None:
+    await asyncio.sleep(seconds)
+
+
+@task(timeout=0.2)
+def slow_sync(seconds: float = 1) -> None:
+    time.sleep(seconds)
+
+
+@task
+def sleeper(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@task
+async def asleeper(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+
+@task
+def meet_at_barrier() -> int:
+    """Returns only if 4 of these run at once (never when serialized)."""
+    return sync_barrier.wait()
+
+
+@task
+def record(label: str) -> str:
+    seen.append(label)
+    return label
+
+
+@task
+def db_connection_state() -> bool:
+    """Whether this thread's DB connection was closed when the job started."""
+    closed_at_start = connection.connection is None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return closed_at_start
+
+
+@task(takes_context=True)
+def with_context(context: JobsTaskContext, value: int) -> dict[str, Any]:
+    return {"job_id": context.job_id, "attempt": context.attempt, "value": value}
+
+
+@task
+def returns_set() -> Any:
+    return {1, 2}
+
+
+@task
+def whoami() -> int:
+    return os.getpid()
+
+
+@task(queue_name="reports")
+def on_reports() -> str:
+    return "reports"
+
+
+@task(queue_name="high")
+def high(label: str) -> str:
+    seen.append(label)
+    return label
+
+
+@task(queue_name="low")
+def low(label: str) -> str:
+    seen.append(label)
+    return label

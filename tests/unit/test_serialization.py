@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import math
+import pickle
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from jobs import SerializationError
+from jobs.serialization import CacheSerializer, JobPayload, check_json, dumps, loads
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ({"when": datetime(2026, 1, 1)}, "args['when'] is a datetime.datetime"),
+        ([1, {2, 3}], "args[1] is a builtins.set"),
+        ({1: "x"}, "has the key 1 (int)"),
+        ([math.nan], "args[0] is nan"),
+        ([math.inf], "args[0] is inf"),
+        ([Decimal("1.5")], "args[0] is a decimal.Decimal"),
+        ([b"bytes"], "args[0] is a builtins.bytes"),
+        ([[[object()]]], "args[0][0][0] is a builtins.object"),
+    ],
+)
+def test_check_json_names_the_offending_part(value, fragment):
+    with pytest.raises(SerializationError) as excinfo:
+        check_json(value, "args")
+    assert fragment in str(excinfo.value)
+    assert isinstance(excinfo.value, TypeError)  # what Django code expects
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 0, -(2**70), 1.5, "héllo", [1, [2]], {"a": {"b": [None]}}, (1, 2)],
+)
+def test_json_values_pass_and_round_trip(value):
+    check_json(value, "args")
+    expected = list(value) if isinstance(value, tuple) else value
+    assert loads(dumps(value)) == expected
+
+
+def test_loads_refuses_pickles_without_unpickling(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    with pytest.raises(SerializationError, match="pickled"):
+        loads(pickle.dumps(Evil()))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe", b"{not json", b"", "{'single': 1}"])
+def test_loads_refuses_garbage(raw):
+    with pytest.raises(SerializationError, match="not JSON"):
+        loads(raw)
+
+
+def test_job_payload_round_trip_keeps_arq_layout():
+    payload = JobPayload(
+        task_path="tests.tasks.add",
+        args=[1, 2],
+        kwargs={"z": 3},
+        enqueued_ms=1000,
+        queue_name="default",
+        backend="default",
+        run_after_ms=2000,
+        meta={"schedule": 4},
+    )
+    raw = payload.encode()
+    assert loads(raw)["f"] == "tests.tasks.add"  # arq's keys: f, a, k, et, t
+    assert set(loads(raw)) >= {"t", "f", "a", "k", "et"}
+    assert JobPayload.decode(raw) == payload
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[]",
+        b'{"f": "x"}',
+        b'{"f": 1, "a": [], "k": {}, "et": 0}',
+        b'{"f": "x", "a": {}, "k": {}, "et": 0}',
+    ],
+)
+def test_job_payload_refuses_malformed_jobs(raw):
+    with pytest.raises(SerializationError, match="malformed"):
+        JobPayload.decode(raw)
+
+
+def test_cache_serializer_keeps_ints_raw_for_incr():
+    serializer = CacheSerializer()
+    assert serializer.dumps(5) == 5
+    assert serializer.loads(b"5") == 5
+    assert serializer.loads(serializer.dumps({"a": [1]})) == {"a": [1]}
+    with pytest.raises(SerializationError):
+        serializer.dumps({"a": object()})
+    with pytest.raises(SerializationError):
+        serializer.loads(pickle.dumps({"a": 1}))

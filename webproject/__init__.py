@@ -1,0 +1,1 @@
+"""The example ASGI project: async views that enqueue jobs and report on them."""

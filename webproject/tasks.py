@@ -1,0 +1,34 @@
+"""Example tasks, found by the worker's autodiscovery (this is an app's tasks.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from django.tasks import task
+
+from jobs import JobsTaskContext
+
+
+@task
+def add(x: int, y: int) -> int:
+    """The seed's first task: a plain function, run in the worker's thread pool."""
+    return x + y
+
+
+@task(queue_name="reports", takes_context=True, timeout=600)
+async def report(
+    context: JobsTaskContext, steps: int = 10, delay: float = 0.5
+) -> dict[str, object]:
+    """A long job on the loop: `steps` steps of `delay` seconds each."""
+    total = 0
+    for _ in range(steps):
+        await asyncio.sleep(delay)
+        total += random.randint(1, 100)
+    return {"steps": steps, "total": total, "attempt": context.attempt}
+
+
+@task
+def fail(message: str = "this job fails on purpose") -> None:
+    """A job that raises, to show errors and their traceback."""
+    raise ValueError(message)
