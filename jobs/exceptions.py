@@ -9,6 +9,7 @@
     ├── TaskNotRegistered         a task path that is not a registered Task
     ├── TaskFailed                the task failed; raised by JobResult.get()
     ├── ResultTimeout             JobResult.get() gave up waiting
+    ├── ScheduleError             an invalid cron expression, interval or zone
     └── WorkerError               the worker cannot start
 
 `InvalidTask`, `TaskResultDoesNotExist` and `InvalidTaskBackend` come from
@@ -62,6 +63,10 @@ class TaskFailed(JobsError):
 
 class ResultTimeout(JobsError, TimeoutError):
     """The task did not finish within the timeout."""
+
+
+class ScheduleError(JobsError, ValueError):
+    """The schedule is invalid."""
 
 
 class WorkerError(JobsError):

@@ -19,7 +19,7 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from arq.worker import Function, Worker
 from asgiref.sync import sync_to_async
@@ -58,6 +58,13 @@ WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbe
 SAFE_POLICIES = ("noeviction",)
 
 
+class Scheduler(Protocol):
+    """Runs periodic work inside a worker (see jobs.scheduler)."""
+
+    async def run(self, worker: JobsWorker) -> None:
+        """Enqueue due work until cancelled; `worker.backend` enqueues."""
+
+
 async def _placeholder(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:
     """Stands in for a task in arq's function table; the worker calls execute()."""
 
@@ -86,6 +93,7 @@ class JobsWorker(Worker):
     burst: stop once the queues are empty.
     grace: seconds SIGTERM waits for running jobs before handing them back.
     max_jobs_run: stop after starting this many jobs (for process recycling).
+    scheduler: runs beside the job loop (the periodic schedules), if given.
     """
 
     def __init__(
@@ -99,6 +107,7 @@ class JobsWorker(Worker):
         max_jobs_run: int | None = None,
         handle_signals: bool = True,
         cron_jobs: list[Any] | None = None,
+        scheduler: Scheduler | None = None,
         on_startup: Any = None,
         on_shutdown: Any = None,
     ) -> None:
@@ -115,6 +124,7 @@ class JobsWorker(Worker):
             )
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.grace = grace
+        self.scheduler = scheduler
         self.max_jobs_run = max_jobs_run
         self.queue_keys = [QUEUE_KEY_PREFIX + q for q in self.queues]
         self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
@@ -153,6 +163,11 @@ class JobsWorker(Worker):
         await self.startup()
         beat = asyncio.create_task(self.heartbeat_loop(), name="jobs-heartbeat")
         self._background.append(beat)
+        if self.scheduler is not None:
+            schedules = asyncio.create_task(
+                self.scheduler.run(self), name="jobs-scheduler"
+            )
+            self._background.append(schedules)
         try:
             await self.consume()
             await self.drain()
