@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -57,6 +56,7 @@ from jobs.constants import (
     WAKE_TOKENS_MAX,
 )
 from jobs.exceptions import PayloadTooLarge, QueueFull, QueueUnavailable
+from jobs.results import Record
 from jobs.task import JobResult, JobsTask
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ class Prepared:
     result: JobResult
     keys: list[str]
     args: list[Any]
-    record: results.Record
+    record: Record
 
 
 class JobsBackend(BaseTaskBackend):
@@ -84,6 +84,8 @@ class JobsBackend(BaseTaskBackend):
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
+        # Django keeps QUEUES as a set; workers take them in the declared order.
+        self.queue_order = list(dict.fromkeys(params.get("QUEUES", ["default"])))
         self.config_error: InvalidTaskBackend | None = None
         try:
             self.settings = JobsOptions.from_options(self.options)
@@ -98,7 +100,9 @@ class JobsBackend(BaseTaskBackend):
 
     # Enqueueing
 
-    def enqueue(self, task: Task, args: Any, kwargs: Any, **options: Any) -> JobResult:
+    def enqueue(
+        self, task: Task[Any, Any], args: Any, kwargs: Any, **options: Any
+    ) -> JobResult:
         """Queue up a task to be executed. See aenqueue()."""
         job = self.prepare(task, args, kwargs, **options)
         if self.submit(job):
@@ -117,7 +121,7 @@ class JobsBackend(BaseTaskBackend):
         return queued
 
     async def aenqueue(
-        self, task: Task, args: Any, kwargs: Any, **options: Any
+        self, task: Task[Any, Any], args: Any, kwargs: Any, **options: Any
     ) -> JobResult:
         """Queue up a task to be executed.
 
@@ -144,7 +148,7 @@ class JobsBackend(BaseTaskBackend):
 
     def prepare(
         self,
-        task: Task,
+        task: Task[Any, Any],
         args: Any,
         kwargs: Any,
         *,
@@ -227,7 +231,7 @@ class JobsBackend(BaseTaskBackend):
         ]
         return Prepared(result=result, keys=keys, args=argv, record=record)
 
-    def validate_task(self, task: Task) -> None:
+    def validate_task(self, task: Task[Any, Any]) -> None:
         super().validate_task(task)
         if not isinstance(task, JobsTask):
             raise InvalidTask(
@@ -256,7 +260,7 @@ class JobsBackend(BaseTaskBackend):
         )
         return self.result_from(record, result_id)
 
-    def result_from(self, record: results.Record | None, result_id: str) -> JobResult:
+    def result_from(self, record: Record | None, result_id: str) -> JobResult:
         if record is None or record.get("backend") != self.alias:
             raise TaskResultDoesNotExist(result_id)
         return results.from_record(record, registry.get(record["task"]))
@@ -273,10 +277,10 @@ class JobsBackend(BaseTaskBackend):
 
     # Checks
 
-    def check(self, **kwargs: Any) -> Iterator[checks.CheckMessage]:
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         from jobs.checks import check_backend
 
-        yield from check_backend(self)
+        return list(check_backend(self))
 
 
 class translate_redis_errors:

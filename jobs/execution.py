@@ -14,7 +14,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from arq.worker import Retry
 from django.db import close_old_connections
@@ -23,7 +23,7 @@ from django.tasks.signals import task_started
 from django.utils import timezone
 
 from jobs import registry, results, serialization
-from jobs.exceptions import JobsError, TaskNotRegistered
+from jobs.exceptions import JobsError, SerializationError, TaskNotRegistered
 from jobs.failures import capture
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
 
@@ -113,7 +113,7 @@ async def _restore_history(rt: Runtime, result: JobResult) -> None:
     record = await rt.backend.results.aget(result.id)
     if record is None:
         return
-    earlier = results.from_record(record, result.task)
+    earlier = results.from_record(record, cast(JobsTask, result.task))
     _set(
         result,
         started_at=earlier.started_at,
@@ -141,7 +141,7 @@ def _run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any])
 
 
 async def call_task(rt: Runtime, result: JobResult) -> Any:
-    task = result.task
+    task = cast(JobsTask, result.task)
     args = list(result.args)
     if task.takes_context:
         args.insert(0, JobsTaskContext(task_result=result))
@@ -156,8 +156,8 @@ async def call_task(rt: Runtime, result: JobResult) -> Any:
 
 def _retry_delay(task: JobsTask, attempt: int, exc: BaseException) -> float:
     if isinstance(exc, Retry) and exc.defer_score is not None:
-        return exc.defer_score / 1000
-    delay = min(task.retry_backoff * 2 ** (attempt - 1), RETRY_BACKOFF_MAX)
+        return float(exc.defer_score) / 1000
+    delay = min(task.retry_backoff * 2.0 ** (attempt - 1), RETRY_BACKOFF_MAX)
     return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads a retry storm
 
 
@@ -240,7 +240,7 @@ def failed_record(
     if claimed.payload:
         try:
             payload = serialization.JobPayload.decode(claimed.payload)
-        except serialization.SerializationError:
+        except SerializationError:
             pass
         else:
             record.update(
@@ -259,7 +259,7 @@ def _error_dict(exc: BaseException) -> dict[str, str]:
     }
 
 
-NOT_RUNNABLE = (serialization.SerializationError, TaskNotRegistered, JobNotRunnable)
+NOT_RUNNABLE = (SerializationError, TaskNotRegistered, JobNotRunnable)
 
 __all__ = [
     "NOT_RUNNABLE",

@@ -13,7 +13,7 @@ from jobs.exceptions import RemoteTraceback, TaskFailed
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobTaskError(TaskError):
+class JobTaskError(TaskError):  # type: ignore[misc]  # stubs: not frozen
     """Django's TaskError plus the exception's message, to rebuild it."""
 
     message: str = ""

@@ -10,7 +10,7 @@ result costs no extra round trip. Either way `caches[alias].get(key)` reads it.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import sync_to_async
 from django.core.cache import BaseCache
@@ -18,6 +18,7 @@ from django.tasks.base import TaskResultStatus
 
 from jobs import serialization
 from jobs.constants import RESULT_KEY_PREFIX
+from jobs.exceptions import SerializationError
 from jobs.failures import JobTaskError
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ class RedisResultStore(ResultStore):
     def get(self, result_id: str) -> Record | None:
         from jobs.connections import sync_client
 
-        raw = sync_client(self.options).get(self.raw_key(result_id))
+        raw = cast(
+            "bytes | None", sync_client(self.options).get(self.raw_key(result_id))
+        )
         return None if raw is None else decode(raw)
 
     def set(self, record: Record, *, only_new: bool = False) -> None:
@@ -87,7 +90,9 @@ class RedisResultStore(ResultStore):
     async def aget(self, result_id: str) -> Record | None:
         from jobs.connections import async_client
 
-        raw = await async_client(self.options).get(self.raw_key(result_id))
+        raw: bytes | None = await async_client(self.options).get(
+            self.raw_key(result_id)
+        )
         return None if raw is None else decode(raw)
 
     async def aset(self, record: Record, *, only_new: bool = False) -> None:
@@ -105,7 +110,7 @@ def encode(record: Record) -> bytes:
 def decode(raw: bytes) -> Record:
     record = serialization.loads(raw)
     if not isinstance(record, dict) or "id" not in record or "status" not in record:
-        raise serialization.SerializationError("refused a malformed result record")
+        raise SerializationError("refused a malformed result record")
     return record
 
 
@@ -183,10 +188,10 @@ def build_store(options: JobsOptions) -> ResultStore:
             {"OPTIONS": {"serializer": "jobs.serialization.CacheSerializer"}},
         )
         return RedisResultStore(cache, options.result_ttl, options, colocated=True)
-    cache = caches[options.results_cache]
-    if isinstance(cache, RedisCache) and same_redis(cache, options.redis_url):
-        return RedisResultStore(cache, options.result_ttl, options, colocated=True)
-    return ResultStore(cache, options.result_ttl)
+    shared = caches[options.results_cache]
+    if isinstance(shared, RedisCache) and same_redis(shared, options.redis_url):
+        return RedisResultStore(shared, options.result_ttl, options, colocated=True)
+    return ResultStore(shared, options.result_ttl)
 
 
 def same_redis(cache: Any, redis_url: str) -> bool:

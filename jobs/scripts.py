@@ -37,10 +37,10 @@ class LuaScript:
         self, client: redis.asyncio.Redis, keys: list[Any], args: list[Any]
     ) -> Any:
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
         except NoScriptError:
             await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)
+            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
 
     def call(self, client: redis.Redis, keys: list[Any], args: list[Any]) -> Any:
         try:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from django.tasks.base import Task, TaskContext, TaskResult
 from django.tasks.exceptions import InvalidTask
@@ -27,7 +27,7 @@ RETRY_BACKOFF_MAX = 600.0  # seconds, cap of the exponential backoff
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobsTask(Task):
+class JobsTask(Task):  # type: ignore[type-arg]
     """A Django Task with retry and timeout settings.
 
     max_attempts: runs in all, the first included (None: the backend's MAX_ATTEMPTS).
@@ -43,7 +43,7 @@ class JobsTask(Task):
 
     def __post_init__(self) -> None:
         # Django's Task.__post_init__ validates against the backend.
-        Task.__post_init__(self)  # type: ignore[no-untyped-call]
+        Task.__post_init__(self)
         if self.max_attempts is not None and self.max_attempts < 1:
             raise InvalidTask("max_attempts must be at least 1.")
         if self.timeout is not None and self.timeout <= 0:
@@ -54,7 +54,7 @@ class JobsTask(Task):
 
         registry.register(self)
 
-    def using(  # type: ignore[override]
+    def using(
         self,
         *,
         priority: int | None = None,
@@ -81,13 +81,12 @@ class JobsTask(Task):
         }
         return replace(self, **changes)
 
-    def get_backend(self) -> JobsBackend:  # type: ignore[override]
-        backend: JobsBackend = Task.get_backend(self)  # type: ignore[no-untyped-call]
-        return backend
+    def get_backend(self) -> JobsBackend:
+        return cast("JobsBackend", Task.get_backend(self))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobResult(TaskResult):
+class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
     """A TaskResult that can be waited on, as Celery's AsyncResult.get() could."""
 
     def get(self, timeout: float | None = None) -> Any:
@@ -97,14 +96,14 @@ class JobResult(TaskResult):
         (else `jobs.TaskFailed`), with the worker's traceback as its `__cause__`.
         Raise `jobs.ResultTimeout` if it is not finished within `timeout` seconds.
         """
-        backend = self.task.get_backend()
+        backend = cast("JobsBackend", self.task.get_backend())
         finished = backend.wait_for_result(self.id, timeout)
         self._copy_from(finished)
         return finished.value_or_raise()
 
     async def aget(self, timeout: float | None = None) -> Any:
         """See get()."""
-        backend = self.task.get_backend()
+        backend = cast("JobsBackend", self.task.get_backend())
         finished = await backend.await_result(self.id, timeout)
         self._copy_from(finished)
         return finished.value_or_raise()
@@ -116,14 +115,14 @@ class JobResult(TaskResult):
             raise_remote(self.errors[-1])
         return self.return_value
 
-    def _copy_from(self, other: TaskResult) -> None:
+    def _copy_from(self, other: TaskResult[Any, Any]) -> None:
         for name in TaskResult.__dataclass_fields__:
             if name not in ("task", "id", "args", "kwargs", "backend"):
                 object.__setattr__(self, name, getattr(other, name))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class JobsTaskContext(TaskContext):
+class JobsTaskContext(TaskContext):  # type: ignore[misc,type-arg]
     """What a task declared with `takes_context=True` receives first."""
 
     @property

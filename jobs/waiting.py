@@ -43,7 +43,7 @@ def _timed_out(result_id: str, timeout: float | None) -> ResultTimeout:
 def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> results.Record:
     """Block until the job is finished; return its record."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    pubsub = connections.sync_client(backend.settings).pubsub()
+    pubsub = connections.sync_client(backend.settings).pubsub()  # type: ignore[no-untyped-call]
     try:
         pubsub.subscribe(DONE_CHANNEL_PREFIX + result_id)
         record = backend.results.get(result_id)
@@ -80,7 +80,7 @@ async def await_(
             )
             record = _from_message(message) or await backend.results.aget(result_id)
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
     if record is None:
         raise TaskResultDoesNotExist(result_id)
     return record

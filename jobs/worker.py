@@ -115,7 +115,7 @@ class JobsWorker(Worker):
             raise WorkerError(str(backend.config_error))
         self.backend = backend
         self.settings = backend.settings
-        self.queues = list(queues or sorted(backend.queues))
+        self.queues = list(queues or backend.queue_order)
         unknown = set(self.queues) - backend.queues
         if unknown:
             raise WorkerError(
@@ -329,9 +329,8 @@ class JobsWorker(Worker):
             timeout = min(timeout, max(earliest - now_ms(), 0) / 1000)
         if timeout < 0.001:
             return
-        waits: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(self.pool.blpop(self.wake_keys, timeout=timeout))
-        ]
+        blpop = self.pool.blpop(self.wake_keys, timeout=timeout)  # type: ignore[arg-type]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(blpop)]  # type: ignore[arg-type]
         self._wait_task = waits[0]  # type: ignore[assignment]
         if self.burst and self.running:
             self.slot_freed.clear()
@@ -456,7 +455,7 @@ class JobsWorker(Worker):
             )
 
     def wake_key_of(self, claimed: Claimed) -> str:
-        return self.wake_keys[self.queue_keys.index(claimed.queue_key)]
+        return str(self.wake_keys[self.queue_keys.index(claimed.queue_key)])
 
     async def hand_back(self, claimed: Claimed) -> None:
         """Requeue a job cut short by shutdown; it does not count as an attempt."""

@@ -12,8 +12,9 @@ application = get_asgi_application()
 
 from django.conf import settings  # noqa: E402 - after the app registry is ready
 
-if settings.DEBUG:
-    # Development only: serve the admin's static files without collectstatic.
+if settings.DEBUG or os.environ.get("DJANGO_SERVE_STATIC") == "1":
+    # The admin's static files without collectstatic or a separate file server:
+    # fine for development and the compose demo, not for heavy traffic.
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
-    application = ASGIStaticFilesHandler(application)  # type: ignore[assignment]
+    application = ASGIStaticFilesHandler(application)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+from typing import Any
 
-from django.tasks import task
-
-from jobs import JobsTaskContext
+from django.tasks import TaskContext, task
 
 
 @task
@@ -16,9 +15,9 @@ def add(x: int, y: int) -> int:
     return x + y
 
 
-@task(queue_name="reports", takes_context=True, timeout=600)
+@task(queue_name="reports", takes_context=True)
 async def report(
-    context: JobsTaskContext, steps: int = 10, delay: float = 0.5
+    context: TaskContext[Any, Any], steps: int = 10, delay: float = 0.5
 ) -> dict[str, object]:
     """A long job on the loop: `steps` steps of `delay` seconds each."""
     total = 0

@@ -33,7 +33,7 @@ def _int(data: dict[str, Any], name: str, default: int) -> int:
         return default
 
 
-def _accepted(request: HttpRequest, result: TaskResult) -> JsonResponse:
+def _accepted(request: HttpRequest, result: TaskResult[Any, Any]) -> JsonResponse:
     url = request.build_absolute_uri(reverse("job-status", args=[result.id]))
     return JsonResponse(
         {"id": result.id, "status": result.status, "status_url": url},
@@ -76,7 +76,7 @@ async def start_fail(request: HttpRequest) -> JsonResponse:
     return _accepted(request, result)
 
 
-def describe(result: TaskResult) -> dict[str, Any]:
+def describe(result: TaskResult[Any, Any]) -> dict[str, Any]:
     """The JSON a client polls: status, then the value or the error."""
     body: dict[str, Any] = {
         "id": result.id,

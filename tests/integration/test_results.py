@@ -129,3 +129,30 @@ def test_get_on_an_expired_result_raises_does_not_exist(r):
     r.delete(task_backends["default"].results.raw_key(result.id))
     with pytest.raises(TaskResultDoesNotExist):
         result.get(timeout=1)
+
+
+async def test_results_can_live_in_a_non_redis_shared_cache():
+    """Any shared Django cache works through its own API (here the database cache)."""
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+    from django.core.management import call_command
+    from django.test import override_settings
+
+    from jobs.results import RedisResultStore, ResultStore
+    from jobs.testing import adrain
+
+    base = settings.TASKS["default"]
+    tasks_setting = {"default": {**base, "OPTIONS": {**base["OPTIONS"], "RESULTS_CACHE": "db"}}}
+    caches = {
+        **settings.CACHES,
+        "db": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "results"},
+    }
+    with override_settings(CACHES=caches, TASKS=tasks_setting):
+        await sync_to_async(call_command)("createcachetable", "results")
+        store = task_backends["default"].results
+        assert type(store) is ResultStore and not isinstance(store, RedisResultStore)
+        result = await tasks.aadd.aenqueue(5, 5)
+        assert (await task_backends["default"].aget_result(result.id)).status == "READY"
+        await adrain()
+        assert await result.aget(timeout=5) == 10
+        assert result.status == TaskResultStatus.SUCCESSFUL

@@ -1,0 +1,101 @@
+"""The example project end to end: async view -> Redis -> worker process -> status URL."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import httpx
+import pytest
+from django.test import override_settings
+
+from tests.integration.test_enqueue import _dead_url, _tasks_at
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+async def client():
+    from webproject.asgi import application
+
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
+        page = await c.get("/")
+        assert page.status_code == 200
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        c.headers["X-CSRFToken"] = token.group(1)
+        yield c
+
+
+async def follow(client: httpx.AsyncClient, url: str, timeout: float = 20) -> dict:
+    """Poll a status URL as the demo page does, until the job is finished."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        body = (await client.get(url)).json()
+        if body["status"] in ("SUCCESSFUL", "FAILED"):
+            return body
+        assert loop.time() < deadline, body
+        await asyncio.sleep(0.05)
+
+
+async def test_view_answers_202_at_once_and_the_worker_finishes_the_job(
+    client, worker_process
+):
+    worker_process()
+    answer = await client.post("/jobs/add/", json={"x": 2, "y": 3})
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["status"] == "READY"
+    assert body["status_url"].endswith(f"/jobs/{body['id']}/")
+    assert answer.headers["Location"] == body["status_url"]
+    done = await follow(client, body["status_url"])
+    assert done["status"] == "SUCCESSFUL"
+    assert done["result"] == 5
+    assert done["attempts"] == 1
+    assert done["task"] == "add"
+
+
+async def test_failed_job_reports_its_error_and_traceback(client, worker_process):
+    worker_process()
+    answer = await client.post("/jobs/fail/")
+    done = await follow(client, answer.json()["status_url"])
+    assert done["status"] == "FAILED"
+    assert done["error"]["type"] == "builtins.ValueError"
+    assert done["error"]["message"] == "this job fails on purpose"
+    assert "Traceback (most recent call last)" in done["error"]["traceback"]
+    assert "result" not in done
+
+
+async def test_long_report_runs_on_its_own_queue(client, worker_process):
+    worker_process("--queues", "reports")
+    answer = await client.post("/jobs/report/", json={"steps": 2})
+    done = await follow(client, answer.json()["status_url"])
+    assert done["status"] == "SUCCESSFUL"
+    assert done["result"]["steps"] == 2
+
+
+async def test_unknown_and_malformed_ids_are_404(client):
+    assert (await client.get("/jobs/" + "0" * 32 + "/")).status_code == 404
+    assert (await client.get("/jobs/not..valid/")).status_code == 404
+
+
+async def test_state_changing_endpoints_need_the_csrf_token(client):
+    del client.headers["X-CSRFToken"]
+    answer = await client.post("/jobs/add/", json={"x": 1, "y": 1})
+    assert answer.status_code == 403
+    assert (await client.get("/jobs/add/")).status_code == 405
+
+
+async def test_enqueue_while_redis_is_down_answers_503(client):
+    with override_settings(TASKS=_tasks_at(_dead_url())):
+        answer = await client.post("/jobs/add/", json={"x": 1, "y": 1})
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert "not enqueued" in answer.json()["error"]
+
+
+async def test_admin_is_on(client):
+    answer = await client.get("/admin/login/")
+    assert answer.status_code == 200
+    assert "Django administration" in answer.text

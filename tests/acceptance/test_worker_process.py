@@ -1,0 +1,81 @@
+"""`manage.py jobs_worker` as a real process: discovery, bad input, signals."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+from django.tasks import default_task_backend
+
+from jobs.serialization import JobPayload
+from tests import tasks
+from tests.conftest import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _finished(result_id: str) -> bool:
+    record = default_task_backend.results.get(result_id)
+    return record is not None and record["status"] in ("SUCCESSFUL", "FAILED")
+
+
+def test_worker_runs_autodiscovered_and_imported_tasks(worker_process):
+    from webproject.tasks import add
+
+    worker = worker_process()
+    app_task = add.enqueue(1, 2)  # webproject/tasks.py, found by autodiscovery
+    imported = tasks.aadd.enqueue(3, 4)  # tests/tasks.py, listed in IMPORTS
+    assert app_task.get(timeout=20) == 3
+    assert imported.get(timeout=20) == 7
+    assert "consuming default,reports,high,low" in worker.output()
+
+
+def test_unknown_task_fails_clearly_and_the_worker_goes_on(worker_process, r):
+    worker = worker_process()
+    payload = JobPayload(
+        task_path="os.system", args=["id"], kwargs={}, enqueued_ms=0,
+        queue_name="default", backend="default",
+    )
+    r.set("arq:job:evil", payload.encode())
+    r.zadd("arq:queue:default", {"evil": 0})
+    wait_until(lambda: _finished("evil"), what="the planted job to be refused")
+    record = default_task_backend.results.get("evil")
+    assert record["status"] == "FAILED"
+    assert record["errors"][-1]["exception_class_path"] == "jobs.exceptions.TaskNotRegistered"
+    assert tasks.add.enqueue(2, 2).get(timeout=20) == 4
+    assert worker.proc.poll() is None
+    assert "'os.system' is not a registered task" in worker.output()
+
+
+def test_sigterm_lets_the_running_job_finish_then_exits(worker_process):
+    worker = worker_process("--grace", "20")
+    result = tasks.sleeper.enqueue(1.5)
+    wait_until(lambda: default_task_backend.get_result(result.id).status == "RUNNING")
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(20) == 0
+    result.refresh()
+    assert result.status == "SUCCESSFUL"
+    assert "SIGTERM: no new jobs" in worker.output()
+
+
+def test_idle_worker_exits_promptly_on_sigint(worker_process):
+    worker = worker_process()
+    wait_until(lambda: "consuming" in worker.output())
+    worker.signal(signal.SIGINT)
+    assert worker.wait(10) == 0
+
+
+def test_burst_worker_drains_and_exits(worker_process):
+    results = [tasks.add.enqueue(i, i) for i in range(20)]
+    worker = worker_process("--burst", "-c", "5")
+    assert worker.wait(30) == 0
+    assert [r.get(timeout=1) for r in results] == [2 * i for i in range(20)]
+
+
+def test_unknown_backend_or_queue_is_a_clear_command_error(worker_process):
+    bad_queue = worker_process("--queues", "nope")
+    assert bad_queue.wait(20) == 1
+    assert "Queues ['nope'] are not in the backend's QUEUES" in bad_queue.output()
+    bad_backend = worker_process("--backend", "missing")
+    assert bad_backend.wait(20) == 1
+    assert "missing" in bad_backend.output()
