@@ -16,6 +16,7 @@ from jobs.exceptions import (
     TaskNotRegistered,
 )
 from jobs.task import JobResult, JobsTask, JobsTaskContext
+from jobs.transactions import aenqueue_on_commit, enqueue_on_commit
 
 __version__ = "0.1.0"
 
@@ -34,4 +35,6 @@ __all__ = [
     "SerializationError",
     "TaskFailed",
     "TaskNotRegistered",
+    "aenqueue_on_commit",
+    "enqueue_on_commit",
 ]

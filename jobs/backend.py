@@ -42,7 +42,7 @@ from django.tasks.exceptions import (
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs import connections, registry, results, scripts, serialization, waiting
@@ -177,6 +177,7 @@ class JobsBackend(BaseTaskBackend):
             backend=self.alias,
             errors=[],
             worker_ids=[],
+            meta=meta,
         )
         now_ms = int(now.timestamp() * 1000)
         # Scores are ms with a µs fraction, so jobs queued in the same
@@ -204,9 +205,7 @@ class JobsBackend(BaseTaskBackend):
                 f"({self.settings.max_payload}). Pass a reference (a primary key, "
                 "a file path) instead of the data."
             )
-        record = (
-            results.to_record(result, meta=meta) if meta else results.to_record(result)
-        )
+        record = results.to_record(result)
         colocated = (
             isinstance(self.results, results.RedisResultStore)
             and self.results.colocated
@@ -298,7 +297,9 @@ class translate_redis_errors:
             raise QueueUnavailable(
                 f"Redis at {where} is unreachable ({exc}); the job was not enqueued."
             ) from exc
-        if isinstance(exc, ResponseError) and str(exc).startswith("OOM"):
+        if isinstance(exc, OutOfMemoryError) or (
+            isinstance(exc, ResponseError) and "maxmemory" in str(exc)
+        ):
             raise QueueFull(
                 f"Redis at {where} is full (maxmemory reached under noeviction); "
                 "the job was not enqueued. Let workers drain it or raise maxmemory."

@@ -49,7 +49,8 @@ class JobsOptions:
     lease: float = (
         30.0  # LEASE, seconds a claimed job stays claimed without a heartbeat
     )
-    max_attempts: int = 1  # MAX_ATTEMPTS, default for tasks that set none
+    # MAX_ATTEMPTS: runs started per job, for tasks that set none (as arq's max_tries)
+    max_attempts: int = 3
     timeout: float | None = None  # TIMEOUT, seconds, default for tasks that set none
     max_payload: int = 256 * 1024  # MAX_PAYLOAD, bytes of serialized job
     expires: float = 86_400.0  # EXPIRES, seconds a job may wait past its due time

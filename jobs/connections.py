@@ -50,8 +50,13 @@ def client_kwargs(options: JobsOptions, *, asyncio_: bool) -> dict[str, Any]:
         from redis.retry import Retry
 
         retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES)
+    tls: dict[str, Any] = {}
+    if options.redis_url.startswith("rediss://"):
+        # redis-py checks the certificate but not, by default, the host name.
+        tls = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
     return {
         **DEFAULTS,
+        **tls,
         "retry": retry,
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         **options.redis_options,

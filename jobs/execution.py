@@ -105,6 +105,7 @@ def build_result(
         backend=payload.backend,
         errors=[],
         worker_ids=[],
+        meta=payload.meta,
     )
 
 
@@ -182,13 +183,12 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
         last_attempted_at=started,
     )
     result.worker_ids.append(rt.worker_id)
-    meta = {"meta": payload.meta} if payload.meta else {}
     if claimed.attempt > _max_attempts(rt, task):
         raise AttemptsExhausted(
             f"Gave up after {claimed.attempt - 1} attempts that never finished: "
             "the worker running them stopped (killed, out of memory?)."
         )
-    await rt.mark_running(results.to_record(result, **meta))
+    await rt.mark_running(results.to_record(result))
     task_started.send(type(rt.backend), task_result=result)
     try:
         value = await call_task(rt, result)
@@ -205,16 +205,16 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
         if _will_retry(rt, task, claimed.attempt, exc):
             delay = _retry_delay(task, claimed.attempt, exc)
             _set(result, status=TaskResultStatus.READY)
-            record = results.to_record(result, **meta)
+            record = results.to_record(result)
             return Outcome(
                 record, retry_at_ms=now_ms() + int(delay * 1000), result=result
             )
         _set(result, status=TaskResultStatus.FAILED, finished_at=timezone.now())
-        return Outcome(results.to_record(result, **meta), result=result)
+        return Outcome(results.to_record(result), result=result)
     value = serialization.loads(serialization.dumps(value))  # as a reader will see it
     _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now())
     object.__setattr__(result, "_return_value", value)
-    return Outcome(results.to_record(result, return_value=value, **meta), result=result)
+    return Outcome(results.to_record(result, return_value=value), result=result)
 
 
 def failed_record(

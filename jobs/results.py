@@ -123,8 +123,10 @@ def _dt(value: str | None) -> datetime | None:
 
 
 def to_record(result: JobResult, **extra: Any) -> Record:
-    """Return the JSON record of `result` (`extra`: return_value, meta, progress)."""
+    """Return the JSON record of `result` (`extra`: return_value, progress)."""
     task = result.task
+    if result.meta:
+        extra["meta"] = result.meta
     return {
         "id": result.id,
         "task": task.module_path,
@@ -172,6 +174,7 @@ def from_record(record: Record, task: JobsTask) -> JobResult:
         backend=record.get("backend", task.backend),
         errors=[JobTaskError(**e) for e in record.get("errors", [])],
         worker_ids=record.get("worker_ids", []),
+        meta=record.get("meta"),
     )
     object.__setattr__(result, "_return_value", record.get("return_value"))
     return result

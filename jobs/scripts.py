@@ -175,4 +175,31 @@ end
 return lost
 """)
 
-ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW)
+# KEYS: n queues, then their n wake lists
+# ARGV: now ms, lease ms, worker id prefix (e.g. "host:pid:")
+# Makes the jobs leased by a dead worker due now, without waiting for the lease
+# to run out. Leased jobs are scored within (now, now + lease], so only that
+# window is scanned. Returns how many jobs were released.
+RECOVER = LuaScript("""#!lua flags=allow-oom
+local now, lease, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local nq = #KEYS / 2
+local released = 0
+for i = 1, nq do
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. now, now + lease)
+  local here = 0
+  for _, id in ipairs(ids) do
+    local lease_key = 'arq:in-progress:' .. id
+    local holder = redis.call('GET', lease_key)
+    if holder and string.sub(holder, 1, #prefix) == prefix then
+      redis.call('DEL', lease_key)
+      redis.call('ZADD', KEYS[i], 'XX', now, id)
+      here = here + 1
+    end
+  end
+  for _ = 1, here do redis.call('LPUSH', KEYS[nq + i], 1) end
+  released = released + here
+end
+return released
+""")
+
+ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW, RECOVER)

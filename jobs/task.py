@@ -30,14 +30,17 @@ RETRY_BACKOFF_MAX = 600.0  # seconds, cap of the exponential backoff
 class JobsTask(Task):  # type: ignore[type-arg]
     """A Django Task with retry and timeout settings.
 
-    max_attempts: runs in all, the first included (None: the backend's MAX_ATTEMPTS).
-    retry_on: exception classes that earn another attempt.
-    retry_backoff: seconds before the 2nd attempt, doubling after (with jitter).
-    timeout: seconds an attempt may run (None: the backend's TIMEOUT).
+    max_attempts: runs started in all, counting runs lost with a dead worker
+        (None: the backend's MAX_ATTEMPTS, 3). A job that kills its worker every
+        time is recorded as failed after this many runs.
+    retry_on: exception classes that earn another run (default: none, a raised
+        exception is final; arq's `Retry` always asks for another run).
+    retry_backoff: seconds before the 2nd run, doubling after (with jitter).
+    timeout: seconds a run may take (None: the backend's TIMEOUT).
     """
 
     max_attempts: int | None = None
-    retry_on: tuple[type[BaseException], ...] = (Exception,)
+    retry_on: tuple[type[BaseException], ...] = ()
     retry_backoff: float = 1.0
     timeout: float | None = None
 
@@ -87,7 +90,13 @@ class JobsTask(Task):  # type: ignore[type-arg]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
-    """A TaskResult that can be waited on, as Celery's AsyncResult.get() could."""
+    """A TaskResult that can be waited on, as Celery's AsyncResult.get() could.
+
+    meta: what the enqueuer attached (`backend.aenqueue(..., meta={...})`), e.g.
+        an owner to check before showing the result, or the schedule that ran it.
+    """
+
+    meta: dict[str, Any] | None = None
 
     def get(self, timeout: float | None = None) -> Any:
         """Wait for the task; return its value or re-raise its error.

@@ -93,6 +93,7 @@ class JobsWorker(Worker):
     burst: stop once the queues are empty.
     grace: seconds SIGTERM waits for running jobs before handing them back.
     max_jobs_run: stop after starting this many jobs (for process recycling).
+    max_memory: drain and stop when the process's RSS exceeds this many bytes.
     scheduler: runs beside the job loop (the periodic schedules), if given.
     """
 
@@ -105,6 +106,7 @@ class JobsWorker(Worker):
         burst: bool = False,
         grace: float = 30.0,
         max_jobs_run: int | None = None,
+        max_memory: int | None = None,
         handle_signals: bool = True,
         cron_jobs: list[Any] | None = None,
         scheduler: Scheduler | None = None,
@@ -126,6 +128,7 @@ class JobsWorker(Worker):
         self.grace = grace
         self.scheduler = scheduler
         self.max_jobs_run = max_jobs_run
+        self.max_memory = max_memory
         self.queue_keys = [QUEUE_KEY_PREFIX + q for q in self.queues]
         self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
         super().__init__(
@@ -189,7 +192,10 @@ class JobsWorker(Worker):
             len(registry.all_tasks()),
         )
         self.ctx["redis"] = self.pool
-        await self.register()
+        try:
+            await self.register()
+        except RedisError as e:  # e.g. a full Redis: run anyway, to drain it
+            logger.warning("could not register this worker: %s", e)
         if self.on_startup:
             await self.on_startup(self.ctx)
 
@@ -403,13 +409,19 @@ class JobsWorker(Worker):
         return Outcome(failed_record(self.runtime, claimed, error, previous))
 
     async def write_running(self, record: results.Record) -> None:
+        """Record RUNNING; a full or absent Redis must not stop the job for that."""
         store = self.backend.results
-        if isinstance(store, results.RedisResultStore) and store.colocated:
-            await self.pool.set(
-                store.raw_key(record["id"]), results.encode(record), ex=store.ttl
+        try:
+            if isinstance(store, results.RedisResultStore) and store.colocated:
+                await self.pool.set(
+                    store.raw_key(record["id"]), results.encode(record), ex=store.ttl
+                )
+            else:
+                await store.aset(record)
+        except (RedisError, OSError) as e:
+            logger.warning(
+                "job %s runs, but RUNNING was not recorded: %s", record["id"], e
             )
-        else:
-            await store.aset(record)
 
     async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
         """Write the outcome, retrying while Redis is away (the lease may lapse)."""
@@ -466,6 +478,10 @@ class JobsWorker(Worker):
             await scripts.RETRY.acall(
                 self.pool, keys, [claimed.id, now_ms(), "", 0, "release"]
             )
+            record = await self.backend.results.aget(claimed.id)
+            if record is not None and record["status"] == "RUNNING":
+                record["status"] = "READY"
+                await self.backend.results.aset(record)
             logger.warning("job %s handed back to the queue", claimed.id)
         except (RedisError, OSError) as e:
             logger.error(
@@ -487,11 +503,26 @@ class JobsWorker(Worker):
         from jobs.execution import now_ms
 
         await self.renew_leases(now_ms())
+        self.check_memory()
         await self.register()
         await self.record_health()
         # Async tasks use the ORM through Django's one thread-sensitive thread;
         # tidy its connections as a request's end would.
         await sync_to_async(close_old_connections)()
+
+    def check_memory(self) -> None:
+        if self.max_memory is None or self.stopping:
+            return
+        import psutil
+
+        rss = psutil.Process().memory_info().rss
+        if rss > self.max_memory:
+            logger.warning(
+                "memory %d MB is over the %d MB ceiling: draining, to be replaced",
+                rss >> 20,
+                self.max_memory >> 20,
+            )
+            self.stop()
 
     async def renew_leases(self, now: int) -> None:
         if not self.running:

@@ -5,6 +5,7 @@ tests/conftest.py starts a redis-server and points TASKS and CACHES at it.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
@@ -26,7 +27,12 @@ TASKS = {
     "default": {
         "BACKEND": "jobs.backend.JobsBackend",
         "QUEUES": ["default", "reports", "high", "low"],
-        "OPTIONS": {"REDIS_URL": REDIS_URL, "IMPORTS": ["tests.tasks"]},
+        "OPTIONS": {
+            "REDIS_URL": REDIS_URL,
+            "IMPORTS": ["tests.tasks"],
+            # Fault tests tune worker processes (a short LEASE...) through this.
+            **json.loads(os.environ.get("JOBS_TEST_OPTIONS", "{}")),
+        },
     }
 }
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405

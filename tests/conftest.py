@@ -101,7 +101,7 @@ def redis_server() -> Iterator[RedisServer]:
     shutil.rmtree(server.dir, ignore_errors=True)
 
 
-def test_settings(url: str) -> dict[str, object]:
+def settings_for(url: str) -> dict[str, object]:
     from django.conf import settings
 
     tasks = {alias: dict(params) for alias, params in settings.TASKS.items()}
@@ -114,7 +114,7 @@ def test_settings(url: str) -> dict[str, object]:
 @pytest.fixture(scope="session", autouse=True)
 def _point_at_test_redis(redis_server: RedisServer) -> Iterator[None]:
     os.environ["REDIS_URL"] = redis_server.url  # for worker subprocesses
-    with override_settings(**test_settings(redis_server.url)):
+    with override_settings(**settings_for(redis_server.url)):
         yield
 
 

@@ -44,7 +44,7 @@ async def aboom() -> None:
     raise CustomError("custom failure")
 
 
-@task(max_attempts=3, retry_backoff=0)
+@task(max_attempts=3, retry_backoff=0, retry_on=(ConnectionError,))
 def flaky(key: str) -> int:
     """Fail until the third attempt; count attempts in Redis-free process memory."""
     seen.append(("flaky", key))
@@ -140,3 +140,43 @@ def high(label: str) -> str:
 def low(label: str) -> str:
     seen.append(label)
     return label
+
+
+def _test_redis():
+    """The Redis a job runs against (worker processes get it in REDIS_URL)."""
+    import redis
+
+    return redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+@task
+async def counted(key: str, seconds: float = 0.0) -> str:
+    """Count this run in Redis (across processes and restarts), then sleep."""
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    client.close()
+    await asyncio.sleep(seconds)
+    return key
+
+
+@task
+def counted_sync(key: str, seconds: float = 0.0) -> str:
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    client.close()
+    time.sleep(seconds)
+    return key
+
+
+@task(max_attempts=2)
+def poison(key: str) -> None:
+    """A job that kills the process running it, every time."""
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    client.close()
+    os.kill(os.getpid(), 9)
+
+
+@task
+def sized(blob: str) -> int:
+    return len(blob)

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.tasks.base import TaskResult
+from django.tasks import task_backends
+from django.tasks.base import Task, TaskResult
 from django.tasks.exceptions import TaskResultDoesNotExist
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import EnqueueError, TaskNotRegistered
+from jobs import EnqueueError, JobResult, TaskNotRegistered
+from jobs.backend import JobsBackend
 from webproject import tasks
+
+OWNER_KEY = "jobs_owner"
 
 
 def _params(request: HttpRequest) -> dict[str, Any]:
@@ -42,38 +47,49 @@ def _accepted(request: HttpRequest, result: TaskResult[Any, Any]) -> JsonRespons
     )
 
 
-def _unavailable(error: EnqueueError) -> JsonResponse:
-    return JsonResponse({"error": str(error)}, status=503, headers={"Retry-After": "5"})
+def jobs_backend() -> JobsBackend:
+    backend = task_backends["default"]
+    assert isinstance(backend, JobsBackend)
+    return backend
+
+
+async def _owner(request: HttpRequest) -> str:
+    """An unguessable token tying this browser session to the jobs it started."""
+    owner = await request.session.aget(OWNER_KEY)
+    if owner is None:
+        owner = secrets.token_urlsafe(16)
+        await request.session.aset(OWNER_KEY, owner)
+    return str(owner)
+
+
+async def _start(
+    request: HttpRequest, task: Task[Any, Any], **kwargs: Any
+) -> JsonResponse:
+    """Enqueue for this session and answer 202 at once (503 if Redis is away)."""
+    try:
+        result = await jobs_backend().aenqueue(
+            task, [], kwargs, meta={"owner": await _owner(request)}
+        )
+    except EnqueueError as e:
+        return JsonResponse({"error": str(e)}, status=503, headers={"Retry-After": "5"})
+    return _accepted(request, result)
 
 
 @require_POST
 async def start_add(request: HttpRequest) -> JsonResponse:
     data = _params(request)
-    try:
-        result = await tasks.add.aenqueue(_int(data, "x", 2), _int(data, "y", 3))
-    except EnqueueError as e:
-        return _unavailable(e)
-    return _accepted(request, result)
+    return await _start(request, tasks.add, x=_int(data, "x", 2), y=_int(data, "y", 3))
 
 
 @require_POST
 async def start_report(request: HttpRequest) -> JsonResponse:
-    data = _params(request)
-    steps = max(1, min(_int(data, "steps", 10), 100))
-    try:
-        result = await tasks.report.aenqueue(steps=steps)
-    except EnqueueError as e:
-        return _unavailable(e)
-    return _accepted(request, result)
+    steps = max(1, min(_int(_params(request), "steps", 10), 100))
+    return await _start(request, tasks.report, steps=steps)
 
 
 @require_POST
 async def start_fail(request: HttpRequest) -> JsonResponse:
-    try:
-        result = await tasks.fail.aenqueue()
-    except EnqueueError as e:
-        return _unavailable(e)
-    return _accepted(request, result)
+    return await _start(request, tasks.fail)
 
 
 def describe(result: TaskResult[Any, Any]) -> dict[str, Any]:
@@ -101,11 +117,14 @@ def describe(result: TaskResult[Any, Any]) -> dict[str, Any]:
 
 @require_GET
 async def job_status(request: HttpRequest, result_id: str) -> JsonResponse:
-    from django.tasks import default_task_backend
-
+    """The job's status, for the session that started it; 404 for anyone else,
+    exactly as for an id that does not exist, so ids cannot be probed."""
     try:
-        result = await default_task_backend.aget_result(result_id)
+        result: JobResult | None = await jobs_backend().aget_result(result_id)
     except (TaskResultDoesNotExist, TaskNotRegistered):
+        result = None
+    owner = await request.session.aget(OWNER_KEY)
+    if result is None or owner is None or (result.meta or {}).get("owner") != owner:
         return JsonResponse({"error": "no such job"}, status=404)
     return JsonResponse(describe(result))
 

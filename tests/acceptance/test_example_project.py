@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 import httpx
@@ -14,8 +15,9 @@ from tests.integration.test_enqueue import _dead_url, _tasks_at
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-async def client():
+@contextlib.asynccontextmanager
+async def browser():
+    """A client with its own cookies (session, CSRF), as one visitor's browser."""
     from webproject.asgi import application
 
     transport = httpx.ASGITransport(app=application)
@@ -24,6 +26,12 @@ async def client():
         assert page.status_code == 200
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
         c.headers["X-CSRFToken"] = token.group(1)
+        yield c
+
+
+@pytest.fixture
+async def client():
+    async with browser() as c:
         yield c
 
 
@@ -99,3 +107,14 @@ async def test_admin_is_on(client):
     answer = await client.get("/admin/login/")
     assert answer.status_code == 200
     assert "Django administration" in answer.text
+
+
+async def test_another_session_gets_the_same_404_as_for_an_unknown_id(client):
+    answer = await client.post("/jobs/add/", json={"x": 1, "y": 1})
+    url = answer.json()["status_url"]
+    assert (await client.get(url)).status_code == 200
+    async with browser() as stranger:
+        theirs = await stranger.get(url)
+        unknown = await stranger.get("/jobs/" + "0" * 32 + "/")
+    assert theirs.status_code == unknown.status_code == 404
+    assert theirs.json() == unknown.json()

@@ -33,15 +33,22 @@ def test_worker_runs_autodiscovered_and_imported_tasks(worker_process):
 def test_unknown_task_fails_clearly_and_the_worker_goes_on(worker_process, r):
     worker = worker_process()
     payload = JobPayload(
-        task_path="os.system", args=["id"], kwargs={}, enqueued_ms=0,
-        queue_name="default", backend="default",
+        task_path="os.system",
+        args=["id"],
+        kwargs={},
+        enqueued_ms=0,
+        queue_name="default",
+        backend="default",
     )
     r.set("arq:job:evil", payload.encode())
     r.zadd("arq:queue:default", {"evil": 0})
     wait_until(lambda: _finished("evil"), what="the planted job to be refused")
     record = default_task_backend.results.get("evil")
     assert record["status"] == "FAILED"
-    assert record["errors"][-1]["exception_class_path"] == "jobs.exceptions.TaskNotRegistered"
+    assert (
+        record["errors"][-1]["exception_class_path"]
+        == "jobs.exceptions.TaskNotRegistered"
+    )
     assert tasks.add.enqueue(2, 2).get(timeout=20) == 4
     assert worker.proc.poll() is None
     assert "'os.system' is not a registered task" in worker.output()

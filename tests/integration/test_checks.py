@@ -35,10 +35,12 @@ def test_the_test_configuration_is_clean():
         ),
         (
             _tasks(RESULTS_CACHE="pickles"),
-            _caches(pickles={
-                "BACKEND": "django.core.cache.backends.redis.RedisCache",
-                "LOCATION": "redis://127.0.0.1:1/0",
-            }),
+            _caches(
+                pickles={
+                    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                    "LOCATION": "redis://127.0.0.1:1/0",
+                }
+            ),
             "jobs.E004",
         ),
     ],

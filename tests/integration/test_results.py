@@ -142,10 +142,15 @@ async def test_results_can_live_in_a_non_redis_shared_cache():
     from jobs.testing import adrain
 
     base = settings.TASKS["default"]
-    tasks_setting = {"default": {**base, "OPTIONS": {**base["OPTIONS"], "RESULTS_CACHE": "db"}}}
+    tasks_setting = {
+        "default": {**base, "OPTIONS": {**base["OPTIONS"], "RESULTS_CACHE": "db"}}
+    }
     caches = {
         **settings.CACHES,
-        "db": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "results"},
+        "db": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "results",
+        },
     }
     with override_settings(CACHES=caches, TASKS=tasks_setting):
         await sync_to_async(call_command)("createcachetable", "results")

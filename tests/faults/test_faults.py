@@ -1,0 +1,394 @@
+"""Nothing lost: kill workers and Redis for real and count every run.
+
+Each job INCRs `test:runs:<key>` in Redis when it starts, so runs are counted
+across processes, kills and restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.db import transaction
+from django.tasks import default_task_backend
+from django.test import override_settings
+
+from jobs import QueueFull, QueueUnavailable, aenqueue_on_commit, enqueue_on_commit
+from tests import tasks
+from tests.conftest import RedisServer, free_port, settings_for, wait_until
+
+pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
+
+FAST = json.dumps({"LEASE": 2})  # worker processes: 2 s leases, heartbeat every 0.7 s
+
+
+@pytest.fixture
+def own_redis() -> Iterator[Callable[..., RedisServer]]:
+    """A dedicated redis-server (AOF, memory limits, TLS...) for one test."""
+    servers: list[RedisServer] = []
+
+    def start(*extra: str) -> RedisServer:
+        server = RedisServer(free_port(), list(extra))
+        server.start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop(signal.SIGKILL)
+
+
+def runs(client, key: str) -> int:
+    return int(client.get(f"test:runs:{key}") or 0)
+
+
+def finished(result_id: str) -> bool:
+    record = default_task_backend.results.get(result_id)
+    return record is not None and record["status"] in ("SUCCESSFUL", "FAILED")
+
+
+def test_sigkill_mid_job_loses_nothing_and_recovers_within_the_lease(worker_process, r):
+    worker = worker_process("-c", "100", JOBS_TEST_OPTIONS=FAST)
+    results = [tasks.counted.enqueue(f"k{i}", 2) for i in range(100)]
+    wait_until(
+        lambda: all(runs(r, f"k{i}") for i in range(100)), what="all 100 started"
+    )
+    worker.signal(signal.SIGKILL)
+    worker.wait(5)
+    killed_at = time.monotonic()
+    worker_process("-c", "100", JOBS_TEST_OPTIONS=FAST)
+    wait_until(lambda: all(finished(res.id) for res in results), timeout=30)
+    recovered_in = time.monotonic() - killed_at
+    for i, result in enumerate(results):
+        result.refresh()
+        assert result.status == "SUCCESSFUL", result.errors
+        assert runs(r, f"k{i}") in (1, 2)  # at most one extra run
+    assert sum(runs(r, f"k{i}") for i in range(100)) == 200  # every one was cut short
+    # A 2 s lease plus the 2 s job, not arq's job timeout + 10 s (310 s).
+    assert recovered_in < 15
+
+
+def test_a_job_longer_than_its_lease_runs_once_on_healthy_workers(worker_process, r):
+    worker_process(JOBS_TEST_OPTIONS=FAST)
+    worker_process(JOBS_TEST_OPTIONS=FAST)
+    result = tasks.counted.enqueue("long", 7)  # 3.5 leases long
+    assert result.get(timeout=20) == "long"
+    assert runs(r, "long") == 1
+    assert result.attempts == 1
+
+
+def test_poison_job_fails_after_max_attempts_and_others_keep_flowing(worker_process, r):
+    supervisor = worker_process("--processes", "2", "-c", "4")
+    poison = tasks.poison.enqueue("p")
+    others = [tasks.counted.enqueue(f"o{i}", 0.05) for i in range(20)]
+    wait_until(lambda: finished(poison.id), timeout=30, what="the poison job to fail")
+    poison.refresh()
+    assert poison.status == "FAILED"
+    assert poison.errors[-1].exception_class_path == "jobs.execution.AttemptsExhausted"
+    assert runs(r, "p") == 2  # max_attempts=2: tried twice, never a third time
+    for result in others:
+        assert result.get(timeout=20).startswith("o")
+    assert supervisor.proc.poll() is None
+    assert "died (exit -9)" in supervisor.output()
+
+
+def test_sigterm_hands_back_a_job_longer_than_the_grace_period(worker_process, r):
+    worker = worker_process("--grace", "1", JOBS_TEST_OPTIONS=FAST)
+    result = tasks.counted.enqueue("slow", 30)
+    wait_until(lambda: runs(r, "slow") == 1)
+    stopped_at = time.monotonic()
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(15) == 0
+    assert time.monotonic() - stopped_at < 10  # the grace period, not the job
+    result.refresh()
+    assert result.status == "READY"
+    assert r.zscore("arq:queue:default", result.id) <= time.time() * 1000  # due now
+    assert r.exists(f"arq:in-progress:{result.id}") == 0
+    assert "handed back to the queue" in worker.output()
+
+
+def test_sigterm_exits_in_time_even_with_a_plain_function_running(worker_process, r):
+    worker = worker_process("--grace", "1")
+    result = tasks.counted_sync.enqueue("sync-slow", 30)
+    wait_until(lambda: runs(r, "sync-slow") == 1)
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(15) == 0
+    result.refresh()
+    assert result.status == "READY"
+    quick = worker_process("--burst", JOBS_TEST_OPTIONS=json.dumps({"TIMEOUT": 0.5}))
+    assert quick.wait(20) == 0
+    result.refresh()
+    assert result.errors[-1].exception_class_path == "builtins.TimeoutError"
+    assert runs(r, "sync-slow") == 2
+
+
+def test_supervisor_sigterm_drains_every_process(worker_process, r):
+    supervisor = worker_process("--processes", "2", "--grace", "20")
+    results = [tasks.counted.enqueue(f"d{i}", 1) for i in range(6)]
+    wait_until(lambda: all(runs(r, f"d{i}") for i in range(6)))
+    supervisor.signal(signal.SIGTERM)
+    assert supervisor.wait(30) == 0
+    for result in results:
+        result.refresh()
+        assert result.status == "SUCCESSFUL"
+
+
+def test_recycling_processes_after_n_jobs_loses_nothing(worker_process, r):
+    supervisor = worker_process("--processes", "2", "-c", "3", "--max-jobs", "5")
+    results = [tasks.counted.enqueue(f"m{i}", 0.05) for i in range(60)]
+    for result in results:
+        result.get(timeout=30)
+    assert [runs(r, f"m{i}") for i in range(60)] == [1] * 60
+    pids = {
+        w.split(":")[1]
+        for res in results
+        for w in default_task_backend.get_result(res.id).worker_ids
+    }
+    assert len(pids) >= 12  # 60 jobs, 5 per process
+    assert supervisor.proc.poll() is None
+
+
+def test_recycling_above_a_memory_ceiling_loses_nothing(worker_process, r):
+    supervisor = worker_process(
+        "--processes",
+        "1",
+        "--max-memory",
+        "1",
+        "-c",
+        "2",
+        JOBS_TEST_OPTIONS=json.dumps({"LEASE": 0.9}),
+    )
+    results = [tasks.counted.enqueue(f"mem{i}", 0.4) for i in range(12)]
+    for result in results:
+        result.get(timeout=60)
+    assert [runs(r, f"mem{i}") for i in range(12)] == [1] * 12
+    assert "over the 1 MB ceiling" in supervisor.output()
+
+
+def test_redis_outage_the_worker_stays_up_and_resumes(own_redis, worker_process):
+    server = own_redis("--appendonly", "yes", "--appendfsync", "everysec")
+    with override_settings(**settings_for(server.url)):
+        worker = worker_process("-c", "5", REDIS_URL=server.url)
+        # Jobs that do not need Redis themselves: the outage is the worker's.
+        before = [tasks.asleeper.enqueue(0.2) for _ in range(30)]
+        wait_until(lambda: finished(before[0].id))
+        server.stop(signal.SIGKILL)
+        started = time.monotonic()
+        with pytest.raises(QueueUnavailable, match="not enqueued"):
+            tasks.add.enqueue(1, 1)
+        assert time.monotonic() - started < 10  # an error, not a hang
+        time.sleep(5)
+        server.start()
+        back = time.monotonic()
+        after = tasks.add.enqueue(2, 2)
+        assert after.get(timeout=20) == 4
+        assert time.monotonic() - back < 5  # resumed within 5 s of Redis returning
+        for result in before:
+            assert result.get(timeout=30) == 0.2
+        assert worker.proc.poll() is None
+        assert "Redis is back after" in worker.output()
+
+
+def test_kill_9_of_redis_with_aof_everysec_loses_no_acknowledged_job(own_redis):
+    server = own_redis("--appendonly", "yes", "--appendfsync", "everysec")
+    with override_settings(**settings_for(server.url)):
+        acknowledged = [tasks.add.enqueue(i, i).id for i in range(500)]
+        server.stop(signal.SIGKILL)  # no time to fsync
+        server.start()
+        client = server.client()
+        queued = {m.decode() for m in client.zrange("arq:queue:default", 0, -1)}
+        assert queued == set(acknowledged)
+        assert all(client.exists(f"arq:job:{i}") for i in acknowledged)
+
+
+def test_full_redis_refuses_new_jobs_clearly_and_the_worker_drains(
+    own_redis, worker_process
+):
+    server = own_redis("--maxmemory", "4mb", "--maxmemory-policy", "noeviction")
+    with override_settings(**settings_for(server.url)):
+        queued = []
+        with pytest.raises(QueueFull, match="full") as excinfo:
+            for _ in range(5000):
+                queued.append(tasks.sized.enqueue("x" * 8000))
+        assert "noeviction" in str(excinfo.value)
+        assert len(queued) > 10
+        worker = worker_process("--burst", REDIS_URL=server.url)
+        assert worker.wait(60) == 0
+        for result in queued:
+            result.refresh()
+            assert result.status == "SUCCESSFUL"
+        assert server.client().zcard("arq:queue:default") == 0
+
+
+def test_evicting_redis_is_warned_about_or_refused_in_strict_mode(
+    own_redis, worker_process
+):
+    server = own_redis("--maxmemory-policy", "allkeys-lru")
+    warned = worker_process("--burst", REDIS_URL=server.url)
+    assert warned.wait(20) == 0
+    assert "maxmemory-policy is 'allkeys-lru'" in warned.output()
+    strict = worker_process(
+        "--burst",
+        REDIS_URL=server.url,
+        JOBS_TEST_OPTIONS=json.dumps({"STRICT_REDIS": True}),
+    )
+    assert strict.wait(20) == 1
+    assert "Set maxmemory-policy noeviction" in strict.output()
+
+
+def test_rolled_back_transaction_enqueues_nothing(r):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        result = enqueue_on_commit(tasks.add, 1, 2)
+        raise RuntimeError("roll back")
+    assert r.exists(f"arq:job:{result.id}") == 0
+    assert r.zcard("arq:queue:default") == 0
+    with transaction.atomic():
+        committed = enqueue_on_commit(tasks.add, 3, 4)
+        assert r.exists(f"arq:job:{committed.id}") == 0  # not before the commit
+    assert r.exists(f"arq:job:{committed.id}") == 1
+
+
+async def test_aenqueue_on_commit_from_async_code(r):
+    result = await aenqueue_on_commit(tasks.aadd, 1, 2)  # autocommit: at once
+    assert r.exists(f"arq:job:{result.id}") == 1
+
+
+def _certs(tmp_path, host: str) -> dict[str, str]:
+    """A CA and a server certificate for `host`, made with openssl.
+
+    Python 3.13 verifies strictly (X509_STRICT): the CA needs key usage and the
+    server certificate key identifiers.
+    """
+
+    def openssl(command: str) -> None:
+        subprocess.run(
+            ["openssl", *command.split()], cwd=tmp_path, check=True, capture_output=True
+        )
+
+    openssl(
+        "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 "
+        "-subj /CN=jobs-test-ca -addext basicConstraints=critical,CA:TRUE "
+        "-addext keyUsage=critical,keyCertSign,cRLSign"
+    )
+    openssl(
+        f"req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN={host}"
+    )
+    (tmp_path / "ext.cnf").write_text(
+        f"subjectAltName=DNS:{host}\n"
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectKeyIdentifier=hash\n"
+        "authorityKeyIdentifier=keyid,issuer\n"
+    )
+    openssl(
+        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial "
+        "-out server.pem -days 2 -extfile ext.cnf"
+    )
+    return {
+        "ca": str(tmp_path / "ca.pem"),
+        "server": str(tmp_path / "server.pem"),
+        "key": str(tmp_path / "server.key"),
+    }
+
+
+@pytest.fixture
+def tls_redis(tmp_path):
+    """A redis-server that speaks only TLS, with a certificate for `localhost`."""
+    import redis
+
+    certs = _certs(tmp_path, "localhost")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            "0",
+            "--tls-port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--tls-cert-file",
+            certs["server"],
+            "--tls-key-file",
+            certs["key"],
+            "--tls-ca-cert-file",
+            certs["ca"],
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(
+        host="localhost", port=port, ssl=True, ssl_ca_certs=certs["ca"]
+    )
+    wait_until(lambda: _pings(client), timeout=10, what="the TLS redis-server")
+    yield port, certs
+    proc.kill()
+    proc.wait()
+
+
+def _pings(client) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+def test_tls_checks_the_certificate_and_the_host_name(tls_redis, worker_process):
+    port, certs = tls_redis
+    good = f"rediss://localhost:{port}/0"
+    ca = {"ssl_ca_certs": certs["ca"]}
+    with override_settings(**tls_settings(good, ca)):
+        result = tasks.add.enqueue(20, 22)
+        worker = worker_process(
+            "--burst",
+            REDIS_URL=good,
+            JOBS_TEST_OPTIONS=json.dumps({"REDIS_OPTIONS": ca}),
+        )
+        assert worker.wait(30) == 0, worker.output()
+        assert result.get(timeout=5) == 42
+    wrong_host = f"rediss://127.0.0.1:{port}/0"  # the certificate names localhost
+    with override_settings(**tls_settings(wrong_host, ca)):
+        with pytest.raises(QueueUnavailable, match=r"(?i)hostname|match"):
+            tasks.add.enqueue(1, 1)
+    with override_settings(**tls_settings(good, {})):  # no CA given: untrusted
+        with pytest.raises(QueueUnavailable, match=r"(?i)certificate"):
+            tasks.add.enqueue(1, 1)
+
+
+def tls_settings(url: str, redis_options: dict) -> dict:
+    settings = settings_for(url)
+    settings["TASKS"]["default"]["OPTIONS"]["REDIS_OPTIONS"] = redis_options
+    return settings
+
+
+def test_acl_user_and_password_work_and_are_never_logged(own_redis, worker_process):
+    server = own_redis()
+    admin = server.client()
+    admin.execute_command(
+        "ACL", "SETUSER", "jobs", "on", ">s3cret-pw", "~*", "&*", "+@all"
+    )
+    url = f"redis://jobs:s3cret-pw@127.0.0.1:{server.port}/0"
+    admin.execute_command("ACL", "SETUSER", "default", "off")
+    with override_settings(**settings_for(url)):
+        result = tasks.add.enqueue(1, 2)
+        worker = worker_process("--burst", REDIS_URL=url)
+        assert worker.wait(30) == 0
+        assert result.get(timeout=5) == 3
+        assert "s3cret-pw" not in worker.output()
+        assert "jobs:***@" in worker.output()
+    bad = f"redis://jobs:wrong-pw@127.0.0.1:{server.port}/0"
+    with override_settings(**settings_for(bad)):
+        with pytest.raises(QueueUnavailable) as excinfo:
+            tasks.add.enqueue(1, 2)
+        assert "wrong-pw" not in str(excinfo.value)
+        assert "jobs:***@" in str(excinfo.value)
