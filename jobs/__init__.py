@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from jobs.exceptions import (
     EnqueueError,
+    JobCancelled,
     JobsError,
     PayloadTooLarge,
     QueueFull,
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "EnqueueError",
+    "JobCancelled",
     "JobResult",
     "JobsError",
     "JobsTask",

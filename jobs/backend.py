@@ -274,12 +274,76 @@ class JobsBackend(BaseTaskBackend):
         record = await waiting.await_(self, result_id, timeout)
         return self.result_from(record, result_id)
 
+    # Cancelling
+
+    def cancel(self, result_id: str) -> bool:
+        """Cancel a job: a queued one is recorded FAILED (`JobCancelled`) at once;
+        a running coroutine is cancelled by its worker within moments. A running
+        plain function cannot be interrupted and finishes. False when the job is
+        neither queued nor running (finished, or unknown)."""
+        record = self.results.get(result_id) if RESULT_ID.match(result_id) else None
+        if record is None:
+            return False
+        keys, args = self._cancel_args(record)
+        with translate_redis_errors(self.settings):
+            client = connections.sync_client(self.settings)
+            outcome = int(scripts.CANCEL.call(client, keys, args))
+            if outcome == 1 and not self.results.colocated:
+                self.results.set(cancelled_record(record))
+        return outcome > 0
+
+    async def acancel(self, result_id: str) -> bool:
+        """See cancel()."""
+        ok = RESULT_ID.match(result_id)
+        record = await self.results.aget(result_id) if ok else None
+        if record is None:
+            return False
+        keys, args = self._cancel_args(record)
+        with translate_redis_errors(self.settings):
+            client = connections.async_client(self.settings)
+            outcome = int(await scripts.CANCEL.acall(client, keys, args))
+            if outcome == 1 and not self.results.colocated:
+                await self.results.aset(cancelled_record(record))
+        return outcome > 0
+
+    def _cancel_args(self, record: Record) -> tuple[list[str], list[Any]]:
+        colocated = isinstance(self.results, results.RedisResultStore) and (
+            self.results.colocated
+        )
+        result_key = self.results.raw_key(record["id"]) if colocated else ""  # type: ignore[attr-defined]
+        encoded = results.encode(cancelled_record(record)) if colocated else ""
+        keys = [QUEUE_KEY_PREFIX + record.get("queue", "default"), result_key]
+        now_ms = int(timezone.now().timestamp() * 1000)
+        return keys, [record["id"], now_ms, encoded, self.settings.result_ttl * 1000]
+
     # Checks
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         from jobs.checks import check_backend
 
         return list(check_backend(self))
+
+
+def cancelled_record(record: Record) -> Record:
+    """The record of a job cancelled before it ran."""
+    from jobs.exceptions import JobCancelled
+    from jobs.failures import capture
+
+    error = capture(JobCancelled("The job was cancelled before it ran."))
+    now = timezone.now().isoformat()
+    return {
+        **record,
+        "status": str(TaskResultStatus.FAILED),
+        "finished_at": now,
+        "errors": [
+            *record.get("errors", []),
+            {
+                "exception_class_path": error.exception_class_path,
+                "traceback": error.traceback,
+                "message": error.message,
+            },
+        ],
+    }
 
 
 class translate_redis_errors:

@@ -23,8 +23,12 @@ QUEUE_KEY_PREFIX = "arq:queue:"  # + queue name: sorted set, score = due time (m
 WAKE_KEY_PREFIX = "jobs:wake:"  # + queue name: list of wake-up tokens for idle workers
 UNIQUE_KEY_PREFIX = "jobs:unique:"  # + job id: claims a caller-chosen job id
 DONE_CHANNEL_PREFIX = "jobs:done:"  # + job id: pub/sub, published when a job ends
+PROGRESS_CHANNEL_PREFIX = "jobs:progress:"  # + job id: pub/sub, progress updates
+CANCEL_CHANNEL = "jobs:cancel"  # pub/sub: ids of running jobs to cancel
 RESULT_KEY_PREFIX = "jobs:result:"  # + job id: cache key, before the cache's own prefix
 WORKERS_KEY = "jobs:workers"  # sorted set: worker id -> last heartbeat (ms)
+RECENT_KEY = "jobs:recent"  # sorted set: finished job id -> end time (ms)
+METRICS_KEY = "jobs:metrics"  # hash: counters and duration histograms, by task
 WORKER_KEY_PREFIX = "jobs:worker:"  # + worker id: hash describing a live worker
 
 WAKE_TOKENS_MAX = 1000  # tokens kept per queue; more would only wake idle workers
@@ -32,10 +36,14 @@ UNIQUE_TTL = 86_400  # seconds a caller-chosen job id stays taken after enqueue
 
 __all__ = [
     "ABORT_KEY",
+    "CANCEL_CHANNEL",
     "DONE_CHANNEL_PREFIX",
     "IN_PROGRESS_KEY_PREFIX",
     "JOB_KEY_PREFIX",
+    "METRICS_KEY",
+    "PROGRESS_CHANNEL_PREFIX",
     "QUEUE_KEY_PREFIX",
+    "RECENT_KEY",
     "RESULT_KEY_PREFIX",
     "RETRY_KEY_PREFIX",
     "UNIQUE_KEY_PREFIX",

@@ -8,6 +8,7 @@
     │   └── QueueFull             Redis is out of memory under `noeviction`
     ├── TaskNotRegistered         a task path that is not a registered Task
     ├── TaskFailed                the task failed; raised by JobResult.get()
+    ├── JobCancelled              the job was cancelled (its recorded error)
     ├── ResultTimeout             JobResult.get() gave up waiting
     ├── ScheduleError             an invalid cron expression, interval or zone
     └── WorkerError               the worker cannot start
@@ -59,6 +60,10 @@ class TaskFailed(JobsError):
     def __init__(self, message: str, *, exception_class_path: str = "") -> None:
         super().__init__(message)
         self.exception_class_path = exception_class_path
+
+
+class JobCancelled(JobsError):
+    """The job was cancelled."""
 
 
 class ResultTimeout(JobsError, TimeoutError):

@@ -8,6 +8,7 @@ worker's shutdown and abort handling see them.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import random
@@ -23,7 +24,12 @@ from django.tasks.signals import task_started
 from django.utils import timezone
 
 from jobs import registry, results, serialization
-from jobs.exceptions import JobsError, SerializationError, TaskNotRegistered
+from jobs.exceptions import (
+    JobCancelled,
+    JobsError,
+    SerializationError,
+    TaskNotRegistered,
+)
 from jobs.failures import capture
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
 
@@ -70,7 +76,7 @@ class Runtime:
     worker_id: str
     executor: Executor
     mark_running: Callable[[results.Record], Any]  # awaitable writer of RUNNING
-    stats: dict[str, int] = field(default_factory=dict)
+    cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
 
 
 def now_ms() -> int:
@@ -141,17 +147,21 @@ def _run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any])
         close_old_connections()
 
 
-async def call_task(rt: Runtime, result: JobResult) -> Any:
+async def call_task(rt: Runtime, result: JobResult, running: results.Record) -> Any:
     task = cast(JobsTask, result.task)
     args = list(result.args)
     if task.takes_context:
-        args.insert(0, JobsTaskContext(task_result=result))
+        from jobs.progress import ProgressReporter
+
+        reporter = ProgressReporter(rt.backend, running)
+        args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
     async with asyncio.timeout(_timeout(rt, task)):
         if inspect.iscoroutinefunction(task.func):
             return await task.func(*args, **result.kwargs)
         loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()  # the job's log context, in the thread
         return await loop.run_in_executor(
-            rt.executor, _run_sync, task.func, args, result.kwargs
+            rt.executor, context.run, _run_sync, task.func, args, result.kwargs
         )
 
 
@@ -170,6 +180,45 @@ def _will_retry(rt: Runtime, task: JobsTask, attempt: int, exc: Exception) -> bo
 
 async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
     """Run one attempt of a claimed job and return what to record."""
+    result = await start(rt, claimed)
+    task = cast(JobsTask, result.task)
+    running = results.to_record(result)
+    await rt.mark_running(running)
+    task_started.send(type(rt.backend), task_result=result)
+    try:
+        value = await call_task(rt, result, running)
+        serialization.check_json(value, "the return value")
+    except Exception as exc:
+        logger.warning(
+            "job %s %s attempt %d failed: %r",
+            result.id,
+            task.module_path,
+            claimed.attempt,
+            exc,
+        )
+        result.errors.append(capture(exc))
+        if _will_retry(rt, task, claimed.attempt, exc):
+            delay = _retry_delay(task, claimed.attempt, exc)
+            return ended(result, running, TaskResultStatus.READY, retry_in=delay)
+        return ended(result, running, TaskResultStatus.FAILED)
+    except asyncio.CancelledError:
+        if result.id not in rt.cancelling:
+            raise  # shutdown: the worker hands the job back
+        rt.cancelling.discard(result.id)
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+        result.errors.append(
+            capture(JobCancelled("The job was cancelled while it ran."))
+        )
+        return ended(result, running, TaskResultStatus.FAILED)
+    value = serialization.loads(serialization.dumps(value))  # as a reader will see it
+    object.__setattr__(result, "_return_value", value)
+    return ended(result, running, TaskResultStatus.SUCCESSFUL, return_value=value)
+
+
+async def start(rt: Runtime, claimed: Claimed) -> JobResult:
+    """Decode a claimed job into its RUNNING result, or raise JobNotRunnable & co."""
     payload = serialization.JobPayload.decode(claimed.payload or b"")
     task = registry.get(payload.task_path)
     result = build_result(claimed, payload, task)
@@ -188,33 +237,29 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
             f"Gave up after {claimed.attempt - 1} attempts that never finished: "
             "the worker running them stopped (killed, out of memory?)."
         )
-    await rt.mark_running(results.to_record(result))
-    task_started.send(type(rt.backend), task_result=result)
-    try:
-        value = await call_task(rt, result)
-        serialization.check_json(value, "the return value")
-    except Exception as exc:
-        logger.warning(
-            "job %s %s attempt %d failed: %r",
-            result.id,
-            task.module_path,
-            claimed.attempt,
-            exc,
-        )
-        result.errors.append(capture(exc))
-        if _will_retry(rt, task, claimed.attempt, exc):
-            delay = _retry_delay(task, claimed.attempt, exc)
-            _set(result, status=TaskResultStatus.READY)
-            record = results.to_record(result)
-            return Outcome(
-                record, retry_at_ms=now_ms() + int(delay * 1000), result=result
-            )
-        _set(result, status=TaskResultStatus.FAILED, finished_at=timezone.now())
-        return Outcome(results.to_record(result), result=result)
-    value = serialization.loads(serialization.dumps(value))  # as a reader will see it
-    _set(result, status=TaskResultStatus.SUCCESSFUL, finished_at=timezone.now())
-    object.__setattr__(result, "_return_value", value)
-    return Outcome(results.to_record(result, return_value=value), result=result)
+    return result
+
+
+def ended(
+    result: JobResult,
+    running: results.Record,
+    status: TaskResultStatus,
+    *,
+    retry_in: float | None = None,
+    **extra: Any,
+) -> Outcome:
+    """The outcome of a run that ended with `status` (READY: to be retried)."""
+    if status != TaskResultStatus.READY:
+        _set(result, finished_at=timezone.now())
+    _set(result, status=status, progress=running.get("progress"))
+    record = results.to_record(result, **_progress(running), **extra)
+    retry_at = None if retry_in is None else now_ms() + int(retry_in * 1000)
+    return Outcome(record, retry_at_ms=retry_at, result=result)
+
+
+def _progress(running: results.Record) -> dict[str, Any]:
+    """The last progress a run reported, to keep in its final record."""
+    return {"progress": running["progress"]} if "progress" in running else {}
 
 
 def failed_record(

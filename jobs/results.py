@@ -175,6 +175,7 @@ def from_record(record: Record, task: JobsTask) -> JobResult:
         errors=[JobTaskError(**e) for e in record.get("errors", [])],
         worker_ids=record.get("worker_ids", []),
         meta=record.get("meta"),
+        progress=record.get("progress"),
     )
     object.__setattr__(result, "_return_value", record.get("return_value"))
     return result

@@ -125,9 +125,10 @@ return {out, earliest}
 """)
 
 # KEYS: queue, result
-# ARGV: id, worker id, result record ('' = stored elsewhere), result ttl ms
-# Frees memory before it writes, so it succeeds on a full Redis. Returns 1 if the
-# lease was still ours, 0 if another worker had taken the job over.
+# ARGV: id, worker id, result record ('' = stored elsewhere), result ttl ms, now ms
+# Frees memory before it writes, so it succeeds on a full Redis. Indexes the job
+# in `jobs:recent` (by end time, kept as long as results, at most RECENT_MAX).
+# Returns 1 if the lease was still ours, 0 if another worker had taken it over.
 FINISH = LuaScript("""#!lua flags=allow-oom
 local id = ARGV[1]
 local lease_key = 'arq:in-progress:' .. id
@@ -136,6 +137,10 @@ redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', 'arq:abort', id)
 redis.call('DEL', 'arq:job:' .. id, lease_key, 'arq:retry:' .. id)
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
+local now = tonumber(ARGV[5])
+redis.call('ZADD', 'jobs:recent', now, id)
+redis.call('ZREMRANGEBYSCORE', 'jobs:recent', '-inf', now - tonumber(ARGV[4]))
+redis.call('ZREMRANGEBYRANK', 'jobs:recent', 0, -100001)
 redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
 if owned then return 1 end
 return 0
@@ -202,4 +207,32 @@ end
 return released
 """)
 
-ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW, RECOVER)
+# KEYS: result
+# ARGV: id, record, result ttl ms
+# Writes a RUNNING record with new progress and tells live listeners.
+PROGRESS = LuaScript("""#!lua flags=allow-oom
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+redis.call('PUBLISH', 'jobs:progress:' .. ARGV[1], ARGV[2])
+return 1
+""")
+
+# KEYS: queue, result
+# ARGV: id, now ms, FAILED record ('' = stored elsewhere), result ttl ms
+# Returns 1: removed while queued (recorded FAILED); 2: running, its worker is
+# told (arq's abort set plus a message); 0: not queued nor running.
+CANCEL = LuaScript("""#!lua flags=allow-oom
+local id = ARGV[1]
+if redis.call('EXISTS', 'arq:in-progress:' .. id) == 1 then
+  redis.call('ZADD', 'arq:abort', ARGV[2], id)
+  redis.call('PUBLISH', 'jobs:cancel', id)
+  return 2
+end
+if redis.call('ZREM', KEYS[1], id) == 0 then return 0 end
+redis.call('DEL', 'arq:job:' .. id, 'arq:retry:' .. id)
+if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
+redis.call('ZADD', 'jobs:recent', ARGV[2], id)
+redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
+return 1
+""")
+
+ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW, RECOVER, PROGRESS, CANCEL)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
+    from jobs.progress import ProgressReporter
 
 RETRY_BACKOFF_MAX = 600.0  # seconds, cap of the exponential backoff
 
@@ -97,6 +98,8 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
     """
 
     meta: dict[str, Any] | None = None
+    # progress: {"done", "total", "message", "updated_at"} as the task last set it.
+    progress: dict[str, Any] | None = None
 
     def get(self, timeout: float | None = None) -> Any:
         """Wait for the task; return its value or re-raise its error.
@@ -124,16 +127,52 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
             raise_remote(self.errors[-1])
         return self.return_value
 
+    def refresh(self) -> None:
+        """Reload the result (progress included) from the results cache."""
+        self._copy_from(self.task.get_backend().get_result(self.id))
+
+    async def arefresh(self) -> None:
+        """See refresh()."""
+        self._copy_from(await self.task.get_backend().aget_result(self.id))
+
     def _copy_from(self, other: TaskResult[Any, Any]) -> None:
-        for name in TaskResult.__dataclass_fields__:
+        names = [*TaskResult.__dataclass_fields__, "progress"]
+        for name in names:
             if name not in ("task", "id", "args", "kwargs", "backend"):
-                object.__setattr__(self, name, getattr(other, name))
+                object.__setattr__(self, name, getattr(other, name, None))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobsTaskContext(TaskContext):  # type: ignore[misc,type-arg]
-    """What a task declared with `takes_context=True` receives first."""
+    """What a task declared with `takes_context=True` receives first.
+
+    @task(takes_context=True)
+    async def report(context, rows):
+        for done, row in enumerate(rows, 1):
+            ...
+            await context.aset_progress(done, len(rows), f"row {row}")
+    """
+
+    reporter: ProgressReporter | None = None
 
     @property
     def job_id(self) -> str:
         return self.task_result.id
+
+    def set_progress(
+        self, done: float, total: float | None = None, message: str = ""
+    ) -> None:
+        """Record how far the task got; readers see it in `result.progress`.
+
+        Updates closer than 0.1 s apart are coalesced (the last one always lands
+        before the result). From a coroutine, use aset_progress().
+        """
+        if self.reporter is not None:
+            self.reporter.set(done, total, message)
+
+    async def aset_progress(
+        self, done: float, total: float | None = None, message: str = ""
+    ) -> None:
+        """See set_progress()."""
+        if self.reporter is not None:
+            await self.reporter.aset(done, total, message)

@@ -12,6 +12,7 @@ cancelling.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import signal
@@ -19,6 +20,7 @@ import socket
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from arq.worker import Function, Worker
@@ -27,16 +29,18 @@ from django.db import close_old_connections
 from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
-from jobs import connections, registry, results, scripts
+from jobs import connections, registry, results, scripts, serialization
 from jobs.conf import redact
 from jobs.constants import (
+    ABORT_KEY,
+    CANCEL_CHANNEL,
     DONE_CHANNEL_PREFIX,
     QUEUE_KEY_PREFIX,
     WAKE_KEY_PREFIX,
     WORKER_KEY_PREFIX,
     WORKERS_KEY,
 )
-from jobs.exceptions import WorkerError
+from jobs.exceptions import JobCancelled, JobsError, WorkerError
 from jobs.execution import (
     NOT_RUNNABLE,
     Claimed,
@@ -45,7 +49,10 @@ from jobs.execution import (
     Runtime,
     execute,
     failed_record,
+    now_ms,
 )
+from jobs.logs import current_job
+from jobs.metrics import JobMetrics
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -82,6 +89,15 @@ def arq_functions() -> list[Function]:
         )
         for path, task in sorted(registry.all_tasks().items())
     ]
+
+
+def run_seconds(outcome: Outcome) -> float | None:
+    """How long the run took, from its result."""
+    result = outcome.result
+    if result is None or result.last_attempted_at is None:
+        return None
+    end = result.finished_at or datetime.now(UTC)
+    return max((end - result.last_attempted_at).total_seconds(), 0.0)
 
 
 class JobsWorker(Worker):
@@ -153,8 +169,11 @@ class JobsWorker(Worker):
         )
         self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
         self.slot_freed = asyncio.Event()
+        self.uncancellable: set[str] = set()
+        self.metrics = JobMetrics()
         self.stopping = False
         self.started_jobs = 0
+        self.started_at = int(time.time())
         self._wait_task: asyncio.Task[Any] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._redis_down_since: float | None = None
@@ -166,6 +185,8 @@ class JobsWorker(Worker):
         await self.startup()
         beat = asyncio.create_task(self.heartbeat_loop(), name="jobs-heartbeat")
         self._background.append(beat)
+        listener = asyncio.create_task(self.cancel_listener(), name="jobs-cancel")
+        self._background.append(listener)
         if self.scheduler is not None:
             schedules = asyncio.create_task(
                 self.scheduler.run(self), name="jobs-scheduler"
@@ -310,8 +331,6 @@ class JobsWorker(Worker):
             await self.wait_for_work(earliest)
 
     async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
-        from jobs.execution import now_ms
-
         keys = [*self.queue_keys, *self.wake_keys]
         args = [now_ms(), self.settings.lease_ms, count, self.worker_id, RETRY_KEY_TTL]
         rows, earliest = await scripts.CLAIM.acall(self.pool, keys, args)
@@ -328,8 +347,6 @@ class JobsWorker(Worker):
 
     async def wait_for_work(self, earliest: int | None) -> None:
         """Block until a wake token, the next due job, or the safety poll."""
-        from jobs.execution import now_ms
-
         timeout = self.settings.poll_interval
         if earliest is not None:
             timeout = min(timeout, max(earliest - now_ms(), 0) / 1000)
@@ -375,11 +392,13 @@ class JobsWorker(Worker):
 
     def job_done(self, job_id: str) -> None:
         self.running.pop(job_id, None)
+        self.uncancellable.discard(job_id)
         self.slot_freed.set()
 
     # One job
 
     async def run_claimed(self, claimed: Claimed) -> None:
+        current_job.set((claimed.id, self.task_path_of(claimed)))
         try:
             outcome = await self.outcome_of(claimed)
         except asyncio.CancelledError:
@@ -387,14 +406,20 @@ class JobsWorker(Worker):
             raise
         await asyncio.shield(self.persist(claimed, outcome))
 
+    @staticmethod
+    def task_path_of(claimed: Claimed) -> str:
+        try:
+            return serialization.JobPayload.decode(claimed.payload or b"").task_path
+        except JobsError:
+            return "-"
+
     async def outcome_of(self, claimed: Claimed) -> Outcome:
         if claimed.attempt <= 0:
-            reason = (
-                "cancelled" if claimed.attempt < 0 else "expired before a worker ran it"
-            )
-            return await self.not_runnable(
-                claimed, JobNotRunnable(f"The job was {reason}.")
-            )
+            reason = "expired before a worker ran it"
+            error: Exception = JobNotRunnable(f"The job {reason}.")
+            if claimed.attempt < 0:
+                error = JobCancelled("The job was cancelled before it ran.")
+            return await self.not_runnable(claimed, error)
         try:
             return await execute(self.runtime, claimed)
         except NOT_RUNNABLE as e:
@@ -433,6 +458,11 @@ class JobsWorker(Worker):
             except (RedisError, OSError) as e:
                 await self.redis_away(e)
         status = outcome.record["status"]
+        self.metrics.observe(
+            outcome.record.get("task") or "-",
+            "RETRIED" if outcome.retry_at_ms is not None else status,
+            run_seconds(outcome),
+        )
         if outcome.retry_at_ms is not None:
             self.jobs_retried += 1
         elif status == "SUCCESSFUL":
@@ -458,7 +488,7 @@ class JobsWorker(Worker):
         owned = await scripts.FINISH.acall(
             self.pool,
             [claimed.queue_key, result_key],
-            [claimed.id, self.worker_id, record, ttl_ms],
+            [claimed.id, self.worker_id, record, ttl_ms, now_ms()],
         )
         if not owned:
             logger.warning(
@@ -471,8 +501,6 @@ class JobsWorker(Worker):
 
     async def hand_back(self, claimed: Claimed) -> None:
         """Requeue a job cut short by shutdown; it does not count as an attempt."""
-        from jobs.execution import now_ms
-
         try:
             keys = [claimed.queue_key, self.wake_key_of(claimed), ""]
             await scripts.RETRY.acall(
@@ -500,15 +528,60 @@ class JobsWorker(Worker):
             await asyncio.sleep(interval)
 
     async def heartbeat(self) -> None:
-        from jobs.execution import now_ms
-
         await self.renew_leases(now_ms())
+        await self.sweep_cancels()
         self.check_memory()
         await self.register()
+        await self.metrics.flush(self.pool)
         await self.record_health()
         # Async tasks use the ORM through Django's one thread-sensitive thread;
         # tidy its connections as a request's end would.
         await sync_to_async(close_old_connections)()
+
+    # Cancelling running jobs
+
+    async def cancel_listener(self) -> None:
+        """Cancel running coroutines as `backend.cancel()` asks, at once."""
+        pubsub = self.pool.pubsub()
+        while True:
+            try:
+                if not pubsub.subscribed:
+                    await pubsub.subscribe(CANCEL_CHANNEL)
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=self.settings.poll_interval
+                )
+                if message is not None:
+                    self.cancel_running(message["data"].decode())
+            except (RedisError, OSError):
+                await asyncio.sleep(REDIS_BACKOFF_MAX)  # the heartbeat sweeps meanwhile
+
+    async def sweep_cancels(self) -> None:
+        """Catch cancels whose message was missed (arq's abort set)."""
+        if not self.running:
+            return
+        for job_id in await self.pool.zrange(ABORT_KEY, 0, -1):
+            self.cancel_running(job_id.decode())
+
+    def cancel_running(self, job_id: str) -> None:
+        entry = self.running.get(job_id)
+        if entry is None or job_id in self.runtime.cancelling:
+            return
+        claimed, task = entry
+        try:
+            path = serialization.JobPayload.decode(claimed.payload or b"").task_path
+            func = registry.get(path).func
+        except JobsError:
+            return
+        if not inspect.iscoroutinefunction(func):
+            if job_id not in self.uncancellable:
+                self.uncancellable.add(job_id)
+                logger.warning(
+                    "job %s is a plain function: it cannot be cancelled", job_id
+                )
+            return
+        logger.info("cancelling job %s", job_id)
+        self.runtime.cancelling.add(job_id)
+        task.cancel()
 
     def check_memory(self) -> None:
         if self.max_memory is None or self.stopping:
@@ -538,8 +611,6 @@ class JobsWorker(Worker):
             )
 
     async def register(self) -> None:
-        from jobs.execution import now_ms
-
         key = WORKER_KEY_PREFIX + self.worker_id
         ttl = int(self.settings.lease * WORKER_TTL_BEATS / 3) + 1
         async with self.pool.pipeline(transaction=False) as pipe:
@@ -552,6 +623,8 @@ class JobsWorker(Worker):
                     "pid": os.getpid(),
                     "host": socket.gethostname(),
                     "running": len(self.running),
+                    "jobs": ",".join(list(self.running)[:100]),
+                    "started": self.started_at,
                     "complete": self.jobs_complete,
                     "failed": self.jobs_failed,
                     "retried": self.jobs_retried,
@@ -562,6 +635,7 @@ class JobsWorker(Worker):
 
     async def unregister(self) -> None:
         try:
+            await self.metrics.flush(self.pool)
             async with self.pool.pipeline(transaction=False) as pipe:
                 pipe.zrem(WORKERS_KEY, self.worker_id)
                 pipe.delete(WORKER_KEY_PREFIX + self.worker_id)

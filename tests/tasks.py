@@ -180,3 +180,19 @@ def poison(key: str) -> None:
 @task
 def sized(blob: str) -> int:
     return len(blob)
+
+
+@task(takes_context=True)
+async def progressing(context: JobsTaskContext, steps: int, pause: float = 0.0) -> int:
+    for step in range(1, steps + 1):
+        await asyncio.sleep(pause)
+        await context.aset_progress(step, steps, f"step {step} of {steps}")
+    return steps
+
+
+@task(takes_context=True)
+def progressing_sync(context: JobsTaskContext, steps: int, pause: float = 0.0) -> int:
+    for step in range(1, steps + 1):
+        time.sleep(pause)
+        context.set_progress(step, steps, f"step {step}")
+    return steps

@@ -86,3 +86,19 @@ def test_unknown_backend_or_queue_is_a_clear_command_error(worker_process):
     bad_backend = worker_process("--backend", "missing")
     assert bad_backend.wait(20) == 1
     assert "missing" in bad_backend.output()
+
+
+def test_compose_stops_the_worker_gracefully():
+    """compose sends SIGTERM and waits longer than the worker's --grace."""
+    from pathlib import Path
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).parents[2] / "compose.yaml").read_text())
+    worker = compose["services"]["worker"]
+    grace = float(worker["command"][worker["command"].index("--grace") + 1])
+    assert worker["stop_signal"] == "SIGTERM"
+    assert float(worker["stop_grace_period"].rstrip("s")) > grace
+    redis_command = compose["services"]["redis"]["command"]
+    assert "noeviction" in redis_command
+    assert redis_command[redis_command.index("--appendfsync") + 1] == "everysec"

@@ -1,0 +1,83 @@
+"""Progress reports from inside a running task to the result record.
+
+Each report rewrites the RUNNING record with its `progress` and publishes it on
+`jobs:progress:<id>`, so a page can follow it live (server-sent events) and a
+poller sees it in `result.progress`. Reports are written before the task goes
+on, so none can land after the final result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.utils import timezone
+
+from jobs import connections, results, scripts
+from jobs.constants import PROGRESS_CHANNEL_PREFIX
+
+if TYPE_CHECKING:
+    from jobs.backend import JobsBackend
+
+MIN_INTERVAL = 0.1  # seconds between two writes; reports in between are coalesced
+
+
+class ProgressReporter:
+    """Writes one job's progress; made by the worker for each run."""
+
+    def __init__(self, backend: JobsBackend, record: results.Record) -> None:
+        self.backend = backend
+        self.record = record  # the RUNNING record, updated in place
+        self.last_write = 0.0
+        self.loop = asyncio.get_running_loop()
+
+    def _update(self, done: float, total: float | None, message: str) -> bool:
+        """Store the report; say whether it is worth a write now."""
+        self.record["progress"] = {
+            "done": done,
+            "total": total,
+            "message": str(message)[:500],
+            "updated_at": timezone.now().isoformat(),
+        }
+        now = time.monotonic()
+        finished = total is not None and done >= total
+        if not finished and now - self.last_write < MIN_INTERVAL:
+            return False
+        self.last_write = now
+        return True
+
+    def set(self, done: float, total: float | None = None, message: str = "") -> None:
+        if not self._update(done, total, message):
+            return
+        store = self.backend.results
+        if isinstance(store, results.RedisResultStore) and store.colocated:
+            client = connections.sync_client(self.backend.settings)
+            scripts.PROGRESS.call(client, *self._script_args(store))
+        else:
+            store.set(self.record)
+            connections.sync_client(self.backend.settings).publish(
+                PROGRESS_CHANNEL_PREFIX + self.record["id"], results.encode(self.record)
+            )
+
+    async def aset(
+        self, done: float, total: float | None = None, message: str = ""
+    ) -> None:
+        if not self._update(done, total, message):
+            return
+        store = self.backend.results
+        client = connections.async_client(self.backend.settings)
+        if isinstance(store, results.RedisResultStore) and store.colocated:
+            await scripts.PROGRESS.acall(client, *self._script_args(store))
+        else:
+            await store.aset(self.record)
+            await client.publish(
+                PROGRESS_CHANNEL_PREFIX + self.record["id"], results.encode(self.record)
+            )
+
+    def _script_args(
+        self, store: results.RedisResultStore
+    ) -> tuple[list[Any], list[Any]]:
+        record_id = self.record["id"]
+        keys = [store.raw_key(record_id)]
+        return keys, [record_id, results.encode(self.record), store.ttl * 1000]

@@ -1,0 +1,73 @@
+"""What the dashboard and the metrics read: recent history, workers, counters, log context."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from django.tasks import task_backends
+
+from jobs.logs import JobContextFilter
+from jobs.testing import adrain
+from jobs.worker import JobsWorker
+from tests import tasks
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def test_finished_jobs_are_indexed_by_end_time(r):
+    ok = await tasks.add.aenqueue(1, 1)
+    bad = await tasks.boom.aenqueue()
+    await adrain()
+    recent = [m.decode() for m in r.zrange("jobs:recent", 0, -1)]
+    assert set(recent) == {ok.id, bad.id}
+
+
+async def test_counts_and_durations_reach_redis(r):
+    for i in range(3):
+        await tasks.add.aenqueue(i, i)
+    await tasks.boom.aenqueue()
+    await adrain()  # flushed when the worker stops
+    metrics = {k.decode(): v.decode() for k, v in r.hgetall("jobs:metrics").items()}
+    assert metrics["count|tests.tasks.add|SUCCESSFUL"] == "3"
+    assert metrics["count|tests.tasks.boom|FAILED"] == "1"
+    assert metrics["bucket|tests.tasks.add|+Inf"] == "3"
+    assert int(metrics["bucket|tests.tasks.add|1.0"]) == 3
+    assert float(metrics["sum|tests.tasks.add"]) >= 0
+
+
+async def test_live_workers_register_their_running_jobs(r):
+    worker = JobsWorker(task_backends["default"], handle_signals=False, concurrency=3)
+    running = asyncio.create_task(worker.async_run())
+    try:
+        result = await tasks.asleeper.aenqueue(1)
+        await asyncio.sleep(0.2)
+        await worker.register()
+        assert r.zscore("jobs:workers", worker.worker_id) is not None
+        info = {
+            k.decode(): v.decode()
+            for k, v in r.hgetall(f"jobs:worker:{worker.worker_id}").items()
+        }
+        assert info["jobs"] == result.id
+        assert info["queues"] == "default,reports,high,low"
+        assert info["concurrency"] == "3"
+    finally:
+        worker.stop()
+        await running
+        await worker.close()
+    assert r.zscore("jobs:workers", worker.worker_id) is None
+
+
+async def test_logs_inside_a_job_carry_its_id_and_task(caplog):
+    caplog.handler.addFilter(JobContextFilter())
+    result = await tasks.boom.aenqueue("logged")
+    with caplog.at_level(logging.WARNING, logger="jobs.worker"):
+        await adrain()
+    failed = [rec for rec in caplog.records if "attempt 1 failed" in rec.getMessage()]
+    assert failed
+    assert failed[0].job_id == result.id
+    assert failed[0].task == "tests.tasks.boom"
+    outside = logging.LogRecord("x", logging.INFO, "", 0, "m", None, None)
+    JobContextFilter().filter(outside)
+    assert outside.job_id == "-"
