@@ -15,11 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 from arq.connections import ArqRedis
+from redis.asyncio.connection import Connection as AsyncConnection
+from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
+from redis.asyncio.connection import (
+    UnixDomainSocketConnection as AsyncUnixConnection,
+)
 from redis.backoff import ExponentialBackoff
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.utils import HIREDIS_AVAILABLE
 
 from jobs import serialization
+from jobs.wire import AsyncWire, SyncWire
 
 if TYPE_CHECKING:
     from jobs.conf import JobsOptions
@@ -35,10 +43,49 @@ DEFAULTS: dict[str, Any] = {
 }
 RETRIES = 2
 
+
+class HiredisPacking:
+    """Pack commands with hiredis, in C.
+
+    redis-py does so in its sync client only; its asyncio client packs in Python,
+    which costs ~30 µs per command: a third of an enqueue.
+    """
+
+    _packer = HiredisRespSerializer() if HIREDIS_AVAILABLE else None
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        if self._packer is None:
+            return super().pack_command(*args)  # type: ignore[misc,no-any-return]
+        return self._packer.pack(*args)  # type: ignore[no-any-return]
+
+
+class FastConnection(HiredisPacking, AsyncConnection):
+    pass
+
+
+class FastSSLConnection(HiredisPacking, AsyncSSLConnection):
+    pass
+
+
+class FastUnixConnection(HiredisPacking, AsyncUnixConnection):
+    pass
+
+
+def connection_class(url: str) -> type[AsyncConnection | AsyncUnixConnection]:
+    if url.startswith("rediss://"):
+        return FastSSLConnection
+    if url.startswith("unix://"):
+        return FastUnixConnection
+    return FastConnection
+
+
 _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, ArqRedis]]
 _async = weakref.WeakKeyDictionary()
+_async_wires: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, AsyncWire]]
+_async_wires = weakref.WeakKeyDictionary()
 _sync: dict[str, redis.Redis] = {}
-_sync_lock = threading.Lock()
+_sync_wires: dict[str, SyncWire] = {}
+_sync_lock = threading.RLock()
 
 
 def client_kwargs(options: JobsOptions, *, asyncio_: bool) -> dict[str, Any]:
@@ -79,10 +126,35 @@ def async_client(options: JobsOptions) -> ArqRedis:
     return client
 
 
+def async_wire(options: JobsOptions) -> AsyncWire:
+    """Return the running loop's hot path to Redis (see jobs.wire)."""
+    per_loop = _async_wires.setdefault(asyncio.get_running_loop(), {})
+    key = _key(options)
+    wire = per_loop.get(key)
+    if wire is None:
+        wire = per_loop[key] = AsyncWire(async_client(options).connection_pool)
+    return wire
+
+
+def sync_wire(options: JobsOptions) -> SyncWire:
+    """Return the thread-safe sync hot path to Redis (see jobs.wire)."""
+    key = _key(options)
+    wire = _sync_wires.get(key)
+    if wire is None:
+        with _sync_lock:
+            wire = _sync_wires.get(key)
+            if wire is None:
+                wire = _sync_wires[key] = SyncWire(sync_client(options).connection_pool)
+    return wire
+
+
 def new_async_client(options: JobsOptions, **extra: Any) -> ArqRedis:
     """Open a separate async client (the worker's, or one for blocking reads)."""
     client: ArqRedis = ArqRedis.from_url(
-        options.redis_url, **client_kwargs(options, asyncio_=True), **extra
+        options.redis_url,
+        connection_class=connection_class(options.redis_url),
+        **client_kwargs(options, asyncio_=True),
+        **extra,
     )
     client.job_serializer = serialization.dumps
     client.job_deserializer = serialization.loads
@@ -107,6 +179,8 @@ def sync_client(options: JobsOptions) -> redis.Redis:
 async def aclose_all() -> None:
     """Close the running loop's async clients (tests, shutdown)."""
     loop = asyncio.get_running_loop()
+    for wire in _async_wires.pop(loop, {}).values():
+        await wire.aclose()
     for client in _async.pop(loop, {}).values():
         await client.aclose(close_connection_pool=True)
 
@@ -114,6 +188,9 @@ async def aclose_all() -> None:
 def close_all() -> None:
     """Close the sync clients."""
     with _sync_lock:
+        for wire in _sync_wires.values():
+            wire.close()
+        _sync_wires.clear()
         for client in _sync.values():
             client.close()
             client.connection_pool.disconnect()

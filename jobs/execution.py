@@ -37,8 +37,11 @@ if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from jobs.backend import JobsBackend
+    from jobs.batching import CommandBatcher
 
 logger = logging.getLogger("jobs.worker")
+
+PLAIN = (str, int, float, bool, type(None))
 
 
 class JobNotRunnable(JobsError):
@@ -57,6 +60,23 @@ class Claimed:
     payload: bytes | None
     attempt: int  # 1 for the first run; 0: the job expired; -1: it was aborted
     queue_key: str
+    job: serialization.JobPayload | None = None  # decoded, when it could be
+    error: SerializationError | None = None  # why it could not
+
+    @classmethod
+    def decoded(
+        cls, id: str, payload: bytes | None, attempt: int, queue_key: str
+    ) -> Claimed:
+        """Decode the payload once, keeping the refusal if it is not a valid job."""
+        try:
+            job = serialization.JobPayload.decode(payload) if payload else None
+        except SerializationError as e:
+            return cls(id, payload, attempt, queue_key, None, e)
+        return cls(id, payload, attempt, queue_key, job)
+
+    @property
+    def task_path(self) -> str:
+        return self.job.task_path if self.job is not None else "-"
 
 
 @dataclass(slots=True)
@@ -77,6 +97,7 @@ class Runtime:
     executor: Executor
     mark_running: Callable[[results.Record], Any]  # awaitable writer of RUNNING
     cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
+    batcher: CommandBatcher | None = None  # the worker's ordered writes
 
 
 def now_ms() -> int:
@@ -153,7 +174,7 @@ async def call_task(rt: Runtime, result: JobResult, running: results.Record) -> 
     if task.takes_context:
         from jobs.progress import ProgressReporter
 
-        reporter = ProgressReporter(rt.backend, running)
+        reporter = ProgressReporter(rt.backend, running, rt.batcher)
         args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
     async with asyncio.timeout(_timeout(rt, task)):
         if inspect.iscoroutinefunction(task.func):
@@ -212,14 +233,17 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
             capture(JobCancelled("The job was cancelled while it ran."))
         )
         return ended(result, running, TaskResultStatus.FAILED)
-    value = serialization.loads(serialization.dumps(value))  # as a reader will see it
+    if not isinstance(value, PLAIN):  # tuples become lists, as a reader sees them
+        value = serialization.loads(serialization.dumps(value))
     object.__setattr__(result, "_return_value", value)
     return ended(result, running, TaskResultStatus.SUCCESSFUL, return_value=value)
 
 
 async def start(rt: Runtime, claimed: Claimed) -> JobResult:
     """Decode a claimed job into its RUNNING result, or raise JobNotRunnable & co."""
-    payload = serialization.JobPayload.decode(claimed.payload or b"")
+    if claimed.job is None:
+        raise claimed.error or SerializationError("refused an empty job")
+    payload = claimed.job
     task = registry.get(payload.task_path)
     result = build_result(claimed, payload, task)
     if claimed.attempt > 1:
@@ -249,17 +273,21 @@ def ended(
     **extra: Any,
 ) -> Outcome:
     """The outcome of a run that ended with `status` (READY: to be retried)."""
-    if status != TaskResultStatus.READY:
-        _set(result, finished_at=timezone.now())
-    _set(result, status=status, progress=running.get("progress"))
-    record = results.to_record(result, **_progress(running), **extra)
+    finished_at = None if status == TaskResultStatus.READY else timezone.now()
+    _set(
+        result, status=status, finished_at=finished_at, progress=running.get("progress")
+    )
+    # The RUNNING record already holds everything else, serialized.
+    record = {
+        **running,
+        "status": str(status),
+        "finished_at": None if finished_at is None else finished_at.isoformat(),
+        **extra,
+    }
+    if len(result.errors) != len(running["errors"]):
+        record["errors"] = results.errors_of(result)
     retry_at = None if retry_in is None else now_ms() + int(retry_in * 1000)
     return Outcome(record, retry_at_ms=retry_at, result=result)
-
-
-def _progress(running: results.Record) -> dict[str, Any]:
-    """The last progress a run reported, to keep in its final record."""
-    return {"progress": running["progress"]} if "progress" in running else {}
 
 
 def failed_record(
@@ -282,16 +310,10 @@ def failed_record(
         errors=[*record.get("errors", []), _error_dict(exc)],
         worker_ids=[*record.get("worker_ids", []), rt.worker_id],
     )
-    if claimed.payload:
-        try:
-            payload = serialization.JobPayload.decode(claimed.payload)
-        except SerializationError:
-            pass
-        else:
-            record.update(
-                task=payload.task_path, args=payload.args, kwargs=payload.kwargs
-            )
-            record.setdefault("queue", payload.queue_name)
+    if claimed.job is not None:
+        job = claimed.job
+        record.update(task=job.task_path, args=job.args, kwargs=job.kwargs)
+        record.setdefault("queue", job.queue_name)
     return record
 
 

@@ -5,12 +5,15 @@ heartbeat (one pipeline), so the hash holds totals across workers and restarts
 of workers. Fields:
 
     count|<task>|<status>   runs ended with SUCCESSFUL, FAILED or RETRIED
-    bucket|<task>|<le>      runs that took <= le seconds (cumulative, as Prometheus)
+    bucket|<task>|<le>      runs that took more than the bound below `le` and at
+                            most `le` seconds (one field per run; an exporter
+                            sums them into Prometheus' cumulative buckets)
     sum|<task>              seconds spent running, in all
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
@@ -19,22 +22,9 @@ from jobs.constants import METRICS_KEY
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-BUCKETS = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    300.0,
-)
+# seconds
+BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+BUCKET_NAMES = (*(str(float(le)) for le in BUCKETS), "+Inf")
 
 
 class JobMetrics:
@@ -48,10 +38,8 @@ class JobMetrics:
         self.counts[f"count|{task}|{status}"] += 1
         if seconds is None:
             return
-        for le in BUCKETS:
-            if seconds <= le:
-                self.counts[f"bucket|{task}|{le}"] += 1
-        self.counts[f"bucket|{task}|+Inf"] += 1
+        le = BUCKET_NAMES[bisect_left(BUCKETS, seconds)]
+        self.counts[f"bucket|{task}|{le}"] += 1
         self.seconds[f"sum|{task}"] += seconds
 
     async def flush(self, client: Redis) -> None:

@@ -19,15 +19,33 @@ from jobs.constants import PROGRESS_CHANNEL_PREFIX
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
+    from jobs.batching import CommandBatcher
 
 MIN_INTERVAL = 0.1  # seconds between two writes; reports in between are coalesced
+
+
+def _on_a_loop() -> bool:
+    """Whether this thread runs an event loop (a coroutine calling set_progress)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 class ProgressReporter:
     """Writes one job's progress; made by the worker for each run."""
 
-    def __init__(self, backend: JobsBackend, record: results.Record) -> None:
+    def __init__(
+        self,
+        backend: JobsBackend,
+        record: results.Record,
+        batcher: CommandBatcher | None = None,
+    ) -> None:
         self.backend = backend
+        # Through the worker's batcher when there is one, to stay in order with
+        # the job's other writes.
+        self.batcher = batcher
         self.record = record  # the RUNNING record, updated in place
         self.last_write = 0.0
         self.loop = asyncio.get_running_loop()
@@ -52,8 +70,12 @@ class ProgressReporter:
             return
         store = self.backend.results
         if isinstance(store, results.RedisResultStore) and store.colocated:
-            client = connections.sync_client(self.backend.settings)
-            scripts.PROGRESS.call(client, *self._script_args(store))
+            if self.batcher is not None and not _on_a_loop():
+                sent = asyncio.run_coroutine_threadsafe(self._batched(store), self.loop)
+                sent.result()
+                return
+            wire = connections.sync_wire(self.backend.settings)
+            scripts.PROGRESS.call(wire, *self._script_args(store))
         else:
             store.set(self.record)
             connections.sync_client(self.backend.settings).publish(
@@ -68,12 +90,20 @@ class ProgressReporter:
         store = self.backend.results
         client = connections.async_client(self.backend.settings)
         if isinstance(store, results.RedisResultStore) and store.colocated:
-            await scripts.PROGRESS.acall(client, *self._script_args(store))
+            if self.batcher is not None:
+                await self._batched(store)
+            else:
+                wire = connections.async_wire(self.backend.settings)
+                await scripts.PROGRESS.acall(wire, *self._script_args(store))
         else:
             await store.aset(self.record)
             await client.publish(
                 PROGRESS_CHANNEL_PREFIX + self.record["id"], results.encode(self.record)
             )
+
+    async def _batched(self, store: results.RedisResultStore) -> None:
+        assert self.batcher is not None
+        await self.batcher.script(scripts.PROGRESS, *self._script_args(store))
 
     def _script_args(
         self, store: results.RedisResultStore

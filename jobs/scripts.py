@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
-    import redis
-    import redis.asyncio
+    from jobs.wire import AsyncWire, SyncWire
 
 
 class LuaScript:
@@ -33,21 +32,22 @@ class LuaScript:
         self.source = source
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
-    async def acall(
-        self, client: redis.asyncio.Redis, keys: list[Any], args: list[Any]
-    ) -> Any:
-        try:
-            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
-        except NoScriptError:
-            await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, *args)  # type: ignore[misc]
+    def command(self, keys: list[Any], args: list[Any]) -> tuple[Any, ...]:
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
-    def call(self, client: redis.Redis, keys: list[Any], args: list[Any]) -> Any:
+    async def acall(self, wire: AsyncWire, keys: list[Any], args: list[Any]) -> Any:
         try:
-            return client.evalsha(self.sha, len(keys), *keys, *args)
+            return await wire.call(*self.command(keys, args))
         except NoScriptError:
-            client.script_load(self.source)
-            return client.evalsha(self.sha, len(keys), *keys, *args)
+            await wire.call("SCRIPT", "LOAD", self.source)
+            return await wire.call(*self.command(keys, args))
+
+    def call(self, wire: SyncWire, keys: list[Any], args: list[Any]) -> Any:
+        try:
+            return wire.call(*self.command(keys, args))
+        except NoScriptError:
+            wire.call("SCRIPT", "LOAD", self.source)
+            return wire.call(*self.command(keys, args))
 
 
 # KEYS: job, queue, wake, unique, result

@@ -134,9 +134,9 @@ class Supervisor:
         keys += [WAKE_KEY_PREFIX + q for q in self.queues]
         prefix = f"{socket.gethostname()}:{pid}:"
         try:
-            client = connections.sync_client(self.backend.settings)
+            wire = connections.sync_wire(self.backend.settings)
             args = [now_ms(), self.backend.settings.lease_ms, prefix]
-            return int(scripts.RECOVER.call(client, keys, args))
+            return int(scripts.RECOVER.call(wire, keys, args))
         except Exception as e:  # Redis away: the leases will lapse by themselves
             logger.warning("could not release the jobs of process %d: %s", pid, e)
             return 0

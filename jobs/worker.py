@@ -29,7 +29,8 @@ from django.db import close_old_connections
 from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
-from jobs import connections, registry, results, scripts, serialization
+from jobs import connections, registry, results, scripts
+from jobs.batching import CommandBatcher
 from jobs.conf import redact
 from jobs.constants import (
     ABORT_KEY,
@@ -53,6 +54,7 @@ from jobs.execution import (
 )
 from jobs.logs import current_job
 from jobs.metrics import JobMetrics
+from jobs.wire import AsyncWire
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -182,6 +184,9 @@ class JobsWorker(Worker):
 
     async def main(self) -> None:
         self._pool = connections.new_async_client(self.settings)
+        self.wire = AsyncWire(self.pool.connection_pool)
+        self.batcher = CommandBatcher(self.wire)
+        self.runtime.batcher = self.batcher
         await self.startup()
         beat = asyncio.create_task(self.heartbeat_loop(), name="jobs-heartbeat")
         self._background.append(beat)
@@ -296,6 +301,8 @@ class JobsWorker(Worker):
     async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self._pool is not None:
+            await self.batcher.close()
+            await self.wire.aclose()
             await self.pool.delete(self.health_check_key)
             if self.on_shutdown:
                 await self.on_shutdown(self.ctx)
@@ -333,13 +340,10 @@ class JobsWorker(Worker):
     async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
         keys = [*self.queue_keys, *self.wake_keys]
         args = [now_ms(), self.settings.lease_ms, count, self.worker_id, RETRY_KEY_TTL]
-        rows, earliest = await scripts.CLAIM.acall(self.pool, keys, args)
+        rows, earliest = await scripts.CLAIM.acall(self.wire, keys, args)
         claimed = [
-            Claimed(
-                id=row[0].decode(),
-                payload=row[1],
-                attempt=int(row[2]),
-                queue_key=self.queue_keys[int(row[3]) - 1],
+            Claimed.decoded(
+                row[0].decode(), row[1], int(row[2]), self.queue_keys[int(row[3]) - 1]
             )
             for row in rows
         ]
@@ -398,20 +402,13 @@ class JobsWorker(Worker):
     # One job
 
     async def run_claimed(self, claimed: Claimed) -> None:
-        current_job.set((claimed.id, self.task_path_of(claimed)))
+        current_job.set((claimed.id, claimed.task_path))
         try:
             outcome = await self.outcome_of(claimed)
         except asyncio.CancelledError:
             await asyncio.shield(self.hand_back(claimed))
             raise
         await asyncio.shield(self.persist(claimed, outcome))
-
-    @staticmethod
-    def task_path_of(claimed: Claimed) -> str:
-        try:
-            return serialization.JobPayload.decode(claimed.payload or b"").task_path
-        except JobsError:
-            return "-"
 
     async def outcome_of(self, claimed: Claimed) -> Outcome:
         if claimed.attempt <= 0:
@@ -434,18 +431,32 @@ class JobsWorker(Worker):
         return Outcome(failed_record(self.runtime, claimed, error, previous))
 
     async def write_running(self, record: results.Record) -> None:
-        """Record RUNNING; a full or absent Redis must not stop the job for that."""
+        """Record RUNNING; a full or absent Redis must not stop the job for that.
+
+        On the queue's Redis the write is queued without waiting: the batcher
+        keeps order, so it lands before anything the job writes later.
+        """
         store = self.backend.results
+        if isinstance(store, results.RedisResultStore) and store.colocated:
+            key, value = store.raw_key(record["id"]), results.encode(record)
+            sent = self.batcher.send("SET", key, value, "EX", store.ttl)
+            sent.add_done_callback(lambda f: self._running_written(record["id"], f))
+            return
         try:
-            if isinstance(store, results.RedisResultStore) and store.colocated:
-                await self.pool.set(
-                    store.raw_key(record["id"]), results.encode(record), ex=store.ttl
-                )
-            else:
-                await store.aset(record)
+            await store.aset(record)
         except (RedisError, OSError) as e:
+            self._running_written(record["id"], e)
+
+    @staticmethod
+    def _running_written(
+        job_id: str, sent: asyncio.Future[Any] | BaseException
+    ) -> None:
+        error = sent if isinstance(sent, BaseException) else None
+        if isinstance(sent, asyncio.Future) and not sent.cancelled():
+            error = sent.exception()
+        if error is not None:
             logger.warning(
-                "job %s runs, but RUNNING was not recorded: %s", record["id"], e
+                "job %s runs, but RUNNING was not recorded: %s", job_id, error
             )
 
     async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
@@ -483,10 +494,10 @@ class JobsWorker(Worker):
         if outcome.retry_at_ms is not None:
             keys = [claimed.queue_key, self.wake_key_of(claimed), result_key]
             args = [claimed.id, outcome.retry_at_ms, record, ttl_ms, ""]
-            await scripts.RETRY.acall(self.pool, keys, args)
+            await self.batcher.script(scripts.RETRY, keys, args)
             return
-        owned = await scripts.FINISH.acall(
-            self.pool,
+        owned = await self.batcher.script(
+            scripts.FINISH,
             [claimed.queue_key, result_key],
             [claimed.id, self.worker_id, record, ttl_ms, now_ms()],
         )
@@ -503,9 +514,8 @@ class JobsWorker(Worker):
         """Requeue a job cut short by shutdown; it does not count as an attempt."""
         try:
             keys = [claimed.queue_key, self.wake_key_of(claimed), ""]
-            await scripts.RETRY.acall(
-                self.pool, keys, [claimed.id, now_ms(), "", 0, "release"]
-            )
+            args = [claimed.id, now_ms(), "", 0, "release"]
+            await self.batcher.script(scripts.RETRY, keys, args)
             record = await self.backend.results.aget(claimed.id)
             if record is not None and record["status"] == "RUNNING":
                 record["status"] = "READY"
@@ -568,8 +578,7 @@ class JobsWorker(Worker):
             return
         claimed, task = entry
         try:
-            path = serialization.JobPayload.decode(claimed.payload or b"").task_path
-            func = registry.get(path).func
+            func = registry.get(claimed.task_path).func
         except JobsError:
             return
         if not inspect.iscoroutinefunction(func):
@@ -603,7 +612,7 @@ class JobsWorker(Worker):
         args: list[Any] = [self.worker_id, self.settings.lease_ms, now]
         for claimed, _ in self.running.values():
             args += [claimed.queue_key, claimed.id]
-        lost = await scripts.RENEW.acall(self.pool, [], args)
+        lost = await scripts.RENEW.acall(self.wire, [], args)
         for job_id in lost:
             logger.warning(
                 "lost the lease of job %s (Redis restarted or slow heartbeat)",

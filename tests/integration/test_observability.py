@@ -32,8 +32,11 @@ async def test_counts_and_durations_reach_redis(r):
     metrics = {k.decode(): v.decode() for k, v in r.hgetall("jobs:metrics").items()}
     assert metrics["count|tests.tasks.add|SUCCESSFUL"] == "3"
     assert metrics["count|tests.tasks.boom|FAILED"] == "1"
-    assert metrics["bucket|tests.tasks.add|+Inf"] == "3"
-    assert int(metrics["bucket|tests.tasks.add|1.0"]) == 3
+    buckets = {
+        k: int(v) for k, v in metrics.items() if k.startswith("bucket|tests.tasks.add|")
+    }
+    assert sum(buckets.values()) == 3  # one bucket per run
+    assert buckets.get("bucket|tests.tasks.add|+Inf", 0) == 0  # none took over 300 s
     assert float(metrics["sum|tests.tasks.add"]) >= 0
 
 
