@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -114,38 +115,48 @@ def _key(options: JobsOptions) -> str:
     return repr((options.redis_url, sorted(options.redis_options.items())))
 
 
+def _shared[T](cache: dict[str, T], options: JobsOptions, make: Callable[[], T]) -> T:
+    """The object cached under these options, made once even across threads."""
+    key = _key(options)
+    found = cache.get(key)
+    if found is None:
+        with _sync_lock:
+            found = cache.get(key)
+            if found is None:
+                found = cache[key] = make()
+    return found
+
+
 def async_client(options: JobsOptions) -> ArqRedis:
     """Return the pooled async client for the running loop."""
-    loop = asyncio.get_running_loop()
-    per_loop = _async.setdefault(loop, {})
-    key = _key(options)
-    client = per_loop.get(key)
-    if client is None:
-        client = new_async_client(options)
-        per_loop[key] = client
-    return client
+    per_loop = _async.setdefault(asyncio.get_running_loop(), {})
+    return _shared(per_loop, options, lambda: new_async_client(options))
 
 
 def async_wire(options: JobsOptions) -> AsyncWire:
     """Return the running loop's hot path to Redis (see jobs.wire)."""
     per_loop = _async_wires.setdefault(asyncio.get_running_loop(), {})
-    key = _key(options)
-    wire = per_loop.get(key)
-    if wire is None:
-        wire = per_loop[key] = AsyncWire(async_client(options).connection_pool)
-    return wire
+    return _shared(
+        per_loop, options, lambda: AsyncWire(async_client(options).connection_pool)
+    )
+
+
+def sync_client(options: JobsOptions) -> redis.Redis:
+    """Return the pooled, thread-safe sync client."""
+    return _shared(
+        _sync,
+        options,
+        lambda: redis.Redis.from_url(
+            options.redis_url, **client_kwargs(options, asyncio_=False)
+        ),
+    )
 
 
 def sync_wire(options: JobsOptions) -> SyncWire:
     """Return the thread-safe sync hot path to Redis (see jobs.wire)."""
-    key = _key(options)
-    wire = _sync_wires.get(key)
-    if wire is None:
-        with _sync_lock:
-            wire = _sync_wires.get(key)
-            if wire is None:
-                wire = _sync_wires[key] = SyncWire(sync_client(options).connection_pool)
-    return wire
+    return _shared(
+        _sync_wires, options, lambda: SyncWire(sync_client(options).connection_pool)
+    )
 
 
 def new_async_client(options: JobsOptions, **extra: Any) -> ArqRedis:
@@ -158,21 +169,6 @@ def new_async_client(options: JobsOptions, **extra: Any) -> ArqRedis:
     )
     client.job_serializer = serialization.dumps
     client.job_deserializer = serialization.loads
-    return client
-
-
-def sync_client(options: JobsOptions) -> redis.Redis:
-    """Return the pooled, thread-safe sync client."""
-    key = _key(options)
-    client = _sync.get(key)
-    if client is None:
-        with _sync_lock:
-            client = _sync.get(key)
-            if client is None:
-                client = redis.Redis.from_url(
-                    options.redis_url, **client_kwargs(options, asyncio_=False)
-                )
-                _sync[key] = client
     return client
 
 
