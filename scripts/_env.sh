@@ -7,6 +7,9 @@ TOOLS="$ROOT/.tools"
 VENV="$ROOT/.venv"
 export UV_PROJECT_ENVIRONMENT="$VENV"
 export UV_LINK_MODE=copy
+# Ship bytecode with the packages: with PYTHONDONTWRITEBYTECODE set (as here),
+# every start would compile Django from source again (2 s instead of 0.3 s).
+export UV_COMPILE_BYTECODE=1
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -56,6 +59,9 @@ ensure_venv() {
     "$uv" sync --quiet --python "$py" --project "$ROOT" "$@"
   fi
   export PATH="$VENV/bin:$PATH"
+  # The project's own modules are not installed, so compile them here (skips
+  # what is up to date).
+  python -m compileall -q -j 0 "$ROOT/jobs" "$ROOT/webproject" "$ROOT/settings" >/dev/null || true
 }
 
 # redis-server from Debian when missing; root installs it, others get told how.
