@@ -9,6 +9,7 @@ leases released at once so its jobs run again without waiting for them to lapse.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -79,6 +80,9 @@ class Supervisor:
     def spawn(self) -> None:
         # A forked child must not share the parent's database sockets.
         db.connections.close_all()
+        # Keep the imported code in pages shared with the children: without
+        # this, the collector's passes write to every object and copy its page.
+        gc.freeze()
         pid = os.fork()
         if pid == 0:  # the child
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
