@@ -1,0 +1,59 @@
+"""The hot path: the wire and the worker's ordered batches, against a real Redis."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from django.tasks import task_backends
+from redis.exceptions import ResponseError
+
+from jobs import connections, scripts
+from jobs.batching import CommandBatcher
+from jobs.wire import AsyncWire
+
+
+@pytest.fixture
+async def wire():
+    client = connections.new_async_client(task_backends["default"].settings)
+    wire = AsyncWire(client.connection_pool)
+    yield wire
+    await wire.aclose()
+    await client.aclose()
+
+
+async def test_batches_keep_the_order_commands_were_made_in(wire, r):
+    batcher = CommandBatcher(wire)
+    sent = [batcher.send("RPUSH", "order", i) for i in range(500)]
+    await asyncio.gather(*sent)
+    assert [int(x) for x in r.lrange("order", 0, -1)] == list(range(500))
+    assert sent[-1].result() == 500
+
+
+async def test_errors_reach_only_their_own_command(wire, r):
+    batcher = CommandBatcher(wire)
+    r.set("text", "x")
+    good = batcher.send("SET", "a", 1)
+    bad = batcher.send("INCR", "text")
+    after = batcher.send("GET", "a")
+    assert await good in (True, b"OK")
+    with pytest.raises(ResponseError, match="not an integer"):
+        await bad
+    assert await after == b"1"
+
+
+async def test_scripts_forgotten_by_redis_are_loaded_again(wire, r):
+    batcher = CommandBatcher(wire)
+    r.script_flush()
+    keys, args = ["k"], ["1", "record", 1000]
+    assert await batcher.script(scripts.PROGRESS, keys, args) == 1
+    r.script_flush()
+    assert await scripts.PROGRESS.acall(wire, keys, args) == 1
+    assert r.get("k") == b"record"
+
+
+async def test_a_dropped_connection_is_replaced(wire, r):
+    assert await wire.call("PING") in (True, b"PONG")
+    r.client_kill_filter(_type="normal", skipme=True)  # kill the wire's connection
+    assert await wire.call("SET", "after", 1) in (True, b"OK")
+    assert r.get("after") == b"1"
