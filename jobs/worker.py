@@ -65,6 +65,7 @@ RETRY_KEY_TTL = 88_400  # seconds, as arq keeps its retry counters
 REDIS_BACKOFF_MAX = 1.0  # seconds between attempts while Redis is away
 WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbeats
 SAFE_POLICIES = ("noeviction",)
+RUNNING_AFTER = 0.02  # seconds a job runs before RUNNING is written (see write_running)
 
 
 class Scheduler(Protocol):
@@ -172,6 +173,7 @@ class JobsWorker(Worker):
         self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
         self.slot_freed = asyncio.Event()
         self.uncancellable: set[str] = set()
+        self.running_timers: dict[str, asyncio.TimerHandle] = {}
         self.metrics = JobMetrics()
         self.stopping = False
         self.started_jobs = 0
@@ -433,19 +435,38 @@ class JobsWorker(Worker):
     async def write_running(self, record: results.Record) -> None:
         """Record RUNNING; a full or absent Redis must not stop the job for that.
 
-        On the queue's Redis the write is queued without waiting: the batcher
-        keeps order, so it lands before anything the job writes later.
+        On the queue's Redis the write is queued without waiting, and only once
+        the job has run for RUNNING_AFTER: most jobs are done sooner, and a
+        RUNNING nobody could have seen is not worth its write (Celery does not
+        record STARTED at all by default). The batcher keeps order, so it lands
+        before anything the job writes later.
         """
         store = self.backend.results
         if isinstance(store, results.RedisResultStore) and store.colocated:
-            key, value = store.raw_key(record["id"]), results.encode(record)
-            sent = self.batcher.send("SET", key, value, "EX", store.ttl)
-            sent.add_done_callback(lambda f: self._running_written(record["id"], f))
+            loop = asyncio.get_running_loop()
+            job_id = record["id"]
+            self.running_timers[job_id] = loop.call_later(
+                RUNNING_AFTER, self._send_running, store, record
+            )
             return
         try:
             await store.aset(record)
         except (RedisError, OSError) as e:
             self._running_written(record["id"], e)
+
+    def _send_running(
+        self, store: results.RedisResultStore, record: results.Record
+    ) -> None:
+        job_id = record["id"]
+        self.running_timers.pop(job_id, None)
+        key, value = store.raw_key(job_id), results.encode(record)
+        sent = self.batcher.send("SET", key, value, "EX", store.ttl)
+        sent.add_done_callback(lambda f: self._running_written(job_id, f))
+
+    def _skip_running(self, job_id: str) -> None:
+        timer = self.running_timers.pop(job_id, None)
+        if timer is not None:
+            timer.cancel()
 
     @staticmethod
     def _running_written(
@@ -461,6 +482,7 @@ class JobsWorker(Worker):
 
     async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
         """Write the outcome, retrying while Redis is away (the lease may lapse)."""
+        self._skip_running(claimed.id)
         while True:
             try:
                 await self.write_outcome(claimed, outcome)
@@ -512,6 +534,7 @@ class JobsWorker(Worker):
 
     async def hand_back(self, claimed: Claimed) -> None:
         """Requeue a job cut short by shutdown; it does not count as an attempt."""
+        self._skip_running(claimed.id)
         try:
             keys = [claimed.queue_key, self.wake_key_of(claimed), ""]
             args = [claimed.id, now_ms(), "", 0, "release"]

@@ -15,9 +15,10 @@ DEBUG = False
 SECRET_KEY = "test-only-not-secret"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
-# Worker subprocesses open the test database by path, so it must be a file.
+# Worker subprocesses open the test database by path, so it must be a file;
+# one per test session, so that two sessions on one machine don't share it.
 _db = os.environ.get("DATABASE_PATH") or os.path.join(
-    tempfile.gettempdir(), "jobs-test.sqlite3"
+    tempfile.gettempdir(), f"jobs-test-{os.getpid()}.sqlite3"
 )
 DATABASES["default"]["NAME"] = _db  # noqa: F405
 DATABASES["default"]["TEST"] = {"NAME": _db}  # noqa: F405
