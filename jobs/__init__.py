@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobs.cron import crontab
 from jobs.exceptions import (
     EnqueueError,
     JobCancelled,
@@ -38,5 +39,6 @@ __all__ = [
     "TaskFailed",
     "TaskNotRegistered",
     "aenqueue_on_commit",
+    "crontab",
     "enqueue_on_commit",
 ]

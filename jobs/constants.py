@@ -30,6 +30,8 @@ WORKERS_KEY = "jobs:workers"  # sorted set: worker id -> last heartbeat (ms)
 RECENT_KEY = "jobs:recent"  # sorted set: finished job id -> end time (ms)
 METRICS_KEY = "jobs:metrics"  # hash: counters and duration histograms, by task
 WORKER_KEY_PREFIX = "jobs:worker:"  # + worker id: hash describing a live worker
+SCHEDULES_CHANNEL = "jobs:schedules"  # pub/sub: pks of changed Schedule rows, or "*"
+SCHEDULES_LAST_KEY = "jobs:schedules:last"  # hash: schedule key -> its last job id
 
 WAKE_TOKENS_MAX = 1000  # tokens kept per queue; more would only wake idle workers
 UNIQUE_TTL = 86_400  # seconds a caller-chosen job id stays taken after enqueue
@@ -46,6 +48,8 @@ __all__ = [
     "RECENT_KEY",
     "RESULT_KEY_PREFIX",
     "RETRY_KEY_PREFIX",
+    "SCHEDULES_CHANNEL",
+    "SCHEDULES_LAST_KEY",
     "UNIQUE_KEY_PREFIX",
     "UNIQUE_TTL",
     "WAKE_KEY_PREFIX",

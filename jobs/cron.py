@@ -1,0 +1,231 @@
+"""Cron expressions: parsed by croniter, matched in wall-clock time.
+
+croniter parses and expands the five fields (lists, ranges, steps, `a-b/n`, month
+and day names, 7 = Sunday, the `@daily`-style aliases). Matching the expanded
+fields is done here, on naive wall-clock times, for two reasons: croniter's own
+`get_next` maps local times to instants itself and runs a job twice in the hour
+that repeats when clocks go back, and it costs ~130 µs a call where this walk
+costs a few, which is what lets a worker load 10,000 schedules at once.
+`tests/unit/test_schedules.py` checks the walk against croniter's.
+
+Day of month and day of week combine as Debian cron does: when either field
+starts with `*`, a day must match both; otherwise either is enough.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+from croniter import CroniterError, croniter
+
+from jobs.exceptions import ScheduleError
+
+ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
+WEEKDAYS = "sun mon tue wed thu fri sat".split()
+NAMES: tuple[tuple[str, ...], ...] = ((), (), (), tuple(MONTHS), tuple(WEEKDAYS))
+HINTS = ("use numbers.",) * 3 + ("months are jan-dec.", "days are sun-sat.")
+DAYS_IN_MONTH = (0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)  # Feb: leap
+_VALUE = r"(?:\d+|[a-z]{3})"
+_TOKEN = rf"(?:\*|{_VALUE}(?:-{_VALUE})?)(?:/\d+)?"
+FIELD_RE = re.compile(rf"^{_TOKEN}(?:,{_TOKEN})*$")
+SEARCH_YEARS = 50  # the rarest match (Feb 29 on one weekday) recurs within 40
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CronFields:
+    """A parsed cron expression: the allowed values of each field."""
+
+    expression: str  # five fields, aliases expanded
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    days: frozenset[int]
+    months: tuple[int, ...]
+    weekdays: frozenset[int]  # 0 = Sunday
+    days_and: bool  # a day must match both day fields (one starts with `*`)
+    fixed: bool  # minute and hour name a time of day (neither starts with `*`)
+
+    def day_matches(self, day: date) -> bool:
+        in_month = day.day in self.days
+        in_week = (day.weekday() + 1) % 7 in self.weekdays
+        return in_month and in_week if self.days_and else in_month or in_week
+
+    def next_wall(self, after: datetime) -> datetime | None:
+        """Return the first matching minute strictly after naive `after`."""
+        t = after.replace(second=0, microsecond=0) + MINUTE
+        limit = t.year + SEARCH_YEARS
+        while t.year <= limit:
+            if t.month not in self.months:
+                t = self._next_month(t)
+            elif not self.day_matches(t):
+                t = midnight(t) + DAY
+            elif (hour := first_at_least(self.hours, t.hour)) is None:
+                t = midnight(t) + DAY
+            elif hour != t.hour:
+                t = t.replace(hour=hour, minute=0)
+            elif (minute := first_at_least(self.minutes, t.minute)) is None:
+                t = t.replace(minute=0) + HOUR
+            else:
+                return t.replace(minute=minute)
+        return None
+
+    def _next_month(self, t: datetime) -> datetime:
+        month = first_at_least(self.months, t.month)
+        if month is None:
+            return datetime(t.year + 1, self.months[0], 1)
+        return datetime(t.year, month, 1)
+
+
+def midnight(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def first_at_least(values: tuple[int, ...], value: int) -> int | None:
+    index = bisect.bisect_left(values, value)
+    return values[index] if index < len(values) else None
+
+
+class FieldError(ScheduleError):
+    """One field is invalid; parse() says which, in which expression."""
+
+    def __init__(self, problem: str, hint: str = "") -> None:
+        super().__init__(problem)
+        self.hint = hint
+
+
+@lru_cache(maxsize=4096)
+def parse(expression: str) -> CronFields:
+    """Parse and validate a cron expression, raising ScheduleError.
+
+    Five fields (minute hour day-of-month month day-of-week) or an alias
+    (@yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly).
+    """
+    text = " ".join(expression.lower().split())
+    if text.startswith("@"):
+        if text not in ALIASES:
+            raise ScheduleError(
+                f"Unknown cron alias {expression!r}; use one of {', '.join(ALIASES)}."
+            )
+        text = ALIASES[text]
+    fields = text.split(" ")
+    if len(fields) != 5:
+        raise ScheduleError(
+            f"{expression!r} has {len(fields) if text else 0} fields; a cron "
+            "expression has 5: minute hour day-of-month month day-of-week."
+        )
+    values = []
+    for index, field in enumerate(fields):
+        try:
+            values.append(expand_field(index, field))
+        except FieldError as e:
+            where = f"the {FIELDS[index]} field ({field!r}) of {expression!r}"
+            raise ScheduleError(f"{e} in {where}{e.hint or '.'}") from None
+    parsed = CronFields(
+        expression=text,
+        minutes=values[0],
+        hours=values[1],
+        days=frozenset(values[2]),
+        months=values[3],
+        weekdays=frozenset(values[4]),
+        days_and=fields[2].startswith("*") or fields[4].startswith("*"),
+        fixed=not (fields[0].startswith("*") or fields[1].startswith("*")),
+    )
+    check_can_fire(parsed, expression)
+    return parsed
+
+
+@lru_cache(maxsize=1024)
+def expand_field(index: int, field: str) -> tuple[int, ...]:
+    """croniter's expansion of one field, as sorted ints (`*` spelled out).
+
+    Fields expand independently, so the cache holds the few distinct fields
+    (`30`, `*/5`, `mon-fri`...) that thousands of distinct expressions share.
+    """
+    check_field(index, field)
+    probe = ["*"] * 5
+    probe[index] = field
+    try:
+        expanded, _ = croniter.expand(" ".join(probe))
+    except CroniterError as e:
+        raise FieldError(f"Invalid value ({e})") from None
+    low, high = BOUNDS[index]
+    found = expanded[index]
+    if found == ["*"]:
+        found = list(range(low, 7 if index == 4 else high + 1))
+    return tuple(sorted({int(v) % 7 if index == 4 else int(v) for v in found}))
+
+
+def check_field(index: int, field: str) -> None:
+    """Refuse what croniter would misreport, or accept beyond standard cron."""
+    low, high = BOUNDS[index]
+    if not FIELD_RE.match(field):
+        raise FieldError(
+            "Invalid syntax",
+            ": use numbers, names, `*`, lists (1,2), ranges (1-5) and steps "
+            "(*/15, 1-30/5).",
+        )
+    if any(int(step) == 0 for step in re.findall(r"/(\d+)", field)):
+        raise FieldError("A step must be at least 1, not 0")
+    for number in re.findall(r"(?<![/\d])(\d+)", field):
+        if not low <= int(number) <= high:
+            raise FieldError(f"{number} is out of range {low}-{high}")
+    for word in re.findall(r"[a-z]+", field):
+        if word not in NAMES[index]:
+            raise FieldError(f"{word!r} is not a valid name", f": {HINTS[index]}")
+
+
+def check_can_fire(parsed: CronFields, expression: str) -> None:
+    # Every (month, day) recurs on every weekday within 28 years, so only a day
+    # of month that no chosen month has can make an expression never match.
+    if not parsed.days_and and parsed.weekdays:
+        return
+    if any(day <= DAYS_IN_MONTH[m] for m in parsed.months for day in parsed.days):
+        return
+    months = ", ".join(NAMES[3][m - 1] for m in parsed.months)
+    days = ", ".join(str(d) for d in sorted(parsed.days))
+    raise ScheduleError(
+        f"{expression!r} can never fire: day {days} does not occur in {months}."
+    )
+
+
+def crontab(
+    minute: int | str | Iterable[int] = "*",
+    hour: int | str | Iterable[int] = "*",
+    day_of_week: int | str | Iterable[int] = "*",
+    day_of_month: int | str | Iterable[int] = "*",
+    month_of_year: int | str | Iterable[int] = "*",
+) -> str:
+    """Return the cron expression of Celery's `crontab(...)` arguments.
+
+    crontab(minute=30, hour=4, day_of_week=1) == "30 4 * * 1". Each field takes
+    an int, a cron field string ("*/15", "mon-fri") or ints ({0, 30}). It is
+    validated where it is used (`manage.py check`, the worker), not here.
+    """
+    parts = (minute, hour, day_of_month, month_of_year, day_of_week)
+    return " ".join(field_text(part) for part in parts)
+
+
+def field_text(value: int | str | Iterable[int]) -> str:
+    if isinstance(value, str):
+        return value.replace(" ", "")
+    if isinstance(value, int):
+        return str(value)
+    return ",".join(str(v) for v in sorted(value))

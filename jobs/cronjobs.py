@@ -1,0 +1,195 @@
+"""The schedules as arq cron jobs, and the database side of running them.
+
+`ScheduleCronJob` is arq's CronJob with its next run from jobs.schedules. The
+rest runs in a thread, off the event loop: reading rows into cron jobs, writing
+the last runs back in batches, and telling workers when rows change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from arq.cron import CronJob
+from asgiref.sync import sync_to_async
+from django.tasks.exceptions import InvalidTask
+from redis.exceptions import RedisError
+
+from jobs import conf, entries
+from jobs.constants import SCHEDULES_CHANNEL
+from jobs.entries import Entry
+from jobs.exceptions import JobsError
+
+logger = logging.getLogger("jobs.scheduler")
+
+TOLERANCE = timedelta(seconds=60)  # a run later than this was missed (policy skip)
+FLUSH_EVERY = 0.5  # seconds between batched writes of last runs to the database
+
+
+async def _placeholder(ctx: dict[Any, Any]) -> None:
+    """arq's CronJob names a coroutine; ours enqueue Django tasks instead."""
+
+
+@dataclass(eq=False)
+class ScheduleCronJob(CronJob):
+    """An arq CronJob whose next run comes from a schedule (jobs.schedules)."""
+
+    entry: Entry = field(kw_only=True)
+    seq: int = field(default=0, kw_only=True)  # its current place in the heap
+
+    @classmethod
+    def of(cls, entry: Entry) -> ScheduleCronJob:
+        # arq's calendar fields stay None: calculate_next() asks the entry.
+        return cls(
+            name=entry.key,
+            coroutine=_placeholder,
+            month=None,
+            day=None,
+            weekday=None,
+            hour=None,
+            minute=None,
+            second=None,
+            microsecond=0,
+            run_at_startup=False,
+            unique=True,
+            job_id=None,
+            timeout_s=None,
+            keep_result_s=None,
+            keep_result_forever=None,
+            max_tries=None,
+            entry=entry,
+        )
+
+    def calculate_next(self, prev_run: datetime) -> None:
+        self.next_run = self.entry.next_run(prev_run)
+
+
+def last_tick(job_id: bytes | None) -> datetime | None:
+    """The run time in a schedule's last job id (`...:<ms>`)."""
+    if not job_id:
+        return None
+    ms = job_id.decode().rsplit(":", 1)[-1]
+    return datetime.fromtimestamp(int(ms) / 1000, UTC) if ms.isdigit() else None
+
+
+Change = tuple[str, tuple[Any, ...], "ScheduleCronJob | None"]
+
+
+def read_changes(
+    pks: list[int] | None, known: dict[str, tuple[Any, ...]], alias: str, now: datetime
+) -> tuple[list[Change], set[str]]:
+    """Read rows; return the ones that differ from `known`, ready to run, and
+    the keys of every row read."""
+    changes: list[Change] = []
+    seen: set[str] = set()
+    for row in read_rows(pks):
+        key = f"db:{row['id']}"
+        seen.add(key)
+        fingerprint = tuple(row[name] for name in entries.FINGERPRINT_FIELDS)
+        if known.get(key) != fingerprint:
+            changes.append((key, fingerprint, job_of(row, alias, now)))
+    return changes, seen
+
+
+def job_of(row: dict[str, Any], alias: str, now: datetime) -> ScheduleCronJob | None:
+    """The cron job of a row, its next run set; None if it is not ours to run."""
+    try:
+        entry = entries.entry_from_row(row, alias)
+    except (JobsError, InvalidTask) as e:
+        # Logged once: the row is not read again until it changes.
+        logger.error("schedule %r (pk %s) skipped: %s", row["name"], row["id"], e)
+        return None
+    if entry is None:  # another backend's task: its workers run it
+        return None
+    job = ScheduleCronJob.of(entry)
+    job.calculate_next(entry.since or now - TOLERANCE)
+    return job
+
+
+def read_rows(pks: list[int] | None) -> list[dict[str, Any]]:
+    from django.db import close_old_connections
+
+    from jobs.models import Schedule
+
+    close_old_connections()
+    rows = Schedule.objects.enabled()
+    if pks is not None:
+        rows = rows.filter(pk__in=pks)
+    return list(rows.values(*entries.ROW_FIELDS))
+
+
+class StateWriter:
+    """Write each schedule's last run to the database, in batches."""
+
+    def __init__(self) -> None:
+        self.pending: dict[int, tuple[datetime, str, int, bool]] = {}
+
+    def add(self, pk: int, tick: datetime, job_id: str, *, disable: bool) -> None:
+        _, _, count, disabled = self.pending.get(pk, (tick, job_id, 0, False))
+        self.pending[pk] = (tick, job_id, count + 1, disabled or disable)
+
+    async def loop(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, {}
+        try:
+            await sync_to_async(write_states)(batch)
+        except Exception as e:  # the runs happened; only their bookkeeping is late
+            logger.warning("schedules: could not record last runs: %s", e)
+            for pk, state in batch.items():
+                self.pending.setdefault(pk, state)
+
+
+def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
+    from django.db import transaction
+    from django.db.models import F
+
+    from jobs.models import Schedule, to_db
+
+    with transaction.atomic():
+        for pk, (tick, job_id, count, disable) in batch.items():
+            changes: dict[str, Any] = {
+                "last_run_at": to_db(tick),
+                "last_result_id": job_id,
+                "run_count": F("run_count") + count,
+            }
+            if disable:
+                changes["enabled"] = False
+            Schedule.objects.filter(pk=pk).update(**changes)
+
+
+def publish_change(pks: Iterable[int] | None) -> None:
+    """Tell running workers these schedules changed (None: all of them)."""
+    from django.tasks import task_backends
+
+    from jobs import connections
+    from jobs.backend import JobsBackend
+
+    message = "*" if pks is None else ",".join(str(pk) for pk in pks)
+    done: set[str] = set()
+    for backend in task_backends.all():
+        if not isinstance(backend, JobsBackend) or backend.config_error is not None:
+            continue
+        if backend.settings.redis_url in done:
+            continue
+        done.add(backend.settings.redis_url)
+        try:
+            connections.sync_client(backend.settings).publish(
+                SCHEDULES_CHANNEL, message
+            )
+        except RedisError as e:
+            logger.warning(
+                "schedules changed but workers were not told (%s); they will notice "
+                "within %s s",
+                e,
+                conf.jobs_settings.SCHEDULES_RECONCILE,
+            )

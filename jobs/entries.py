@@ -1,0 +1,386 @@
+"""What a worker runs for one schedule, and the validation all sources share.
+
+An Entry is built from a `Schedule` row or a JOBS_SCHEDULES item. The model's
+clean(), `manage.py check` and the worker validate through the same functions
+here, so the admin refuses exactly what a worker would skip.
+
+    JOBS_SCHEDULES = {
+        "sum-task": {
+            "task": "webproject.tasks.add",
+            "schedule": timedelta(seconds=20),
+            "args": (5, 6),
+        },
+        "send-report": {
+            "task": "webproject.tasks.report",
+            "schedule": crontab(hour=4, minute=30, day_of_week=1),
+        },
+    }
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from django.tasks.exceptions import InvalidTask
+from django.utils import timezone as dj_timezone
+
+from jobs import registry, schedules, serialization
+from jobs.exceptions import JobsError, ScheduleError
+
+if TYPE_CHECKING:
+    from jobs.task import JobsTask
+
+ONE_KIND = "Set exactly one of cron, interval or clocked time."
+OVERLAPS = ("allow", "skip")
+MISSED = ("skip", "once", "grace")
+ROW_FIELDS = (
+    "id",
+    "name",
+    "task",
+    "args",
+    "kwargs",
+    "queue_name",
+    "cron",
+    "interval",
+    "clocked_time",
+    "timezone",
+    "start_time",
+    "expires",
+    "one_off",
+    "overlap",
+    "missed",
+    "grace",
+    "created_at",
+    "updated_at",
+    "last_run_at",
+    "last_result_id",
+)
+# A worker reloads a row when any of these differ; its own writes (last run,
+# result id) do not count, or each run would reload its schedule.
+FINGERPRINT_FIELDS = ROW_FIELDS[:-2]
+STATIC_KEYS = frozenset(
+    {"task", "schedule", "args", "kwargs", "queue_name", "timezone", "overlap"}
+    | {"missed", "grace", "start_time", "expires", "description"}
+)
+SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
+Problem = (JobsError, InvalidTask)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Entry:
+    """One schedule, validated, as a worker runs it."""
+
+    key: str  # "db:<pk>" or "settings:<name>"
+    name: str
+    task: str
+    timing: schedules.Timing
+    args: list[Any] = field(default_factory=list)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    queue_name: str = ""
+    start: datetime | None = None
+    expires: datetime | None = None
+    since: datetime | None = None  # runs up to here are done or predate the schedule
+    skip_if_running: bool = False
+    missed: str = "skip"
+    grace: timedelta | None = None
+    once: bool = False  # stop after one run (one-off or clocked)
+    pk: int | None = None
+    last_result_id: str = ""
+
+    @property
+    def job_prefix(self) -> str:
+        if self.pk is not None:
+            return f"schedule:{self.pk}"
+        return f"schedule:settings:{safe_id(self.name)}"
+
+    def job_id(self, tick: datetime) -> str:
+        """The same id in every worker for one run: enqueues of it dedupe."""
+        return f"{self.job_prefix}:{int(tick.timestamp() * 1000)}"
+
+    def next_run(self, after: datetime) -> datetime | None:
+        return schedules.next_run(
+            self.timing, after, start=self.start, expires=self.expires
+        )
+
+    def previous_run(self, at: datetime) -> datetime | None:
+        return schedules.previous_run(
+            self.timing, at, start=self.start, expires=self.expires
+        )
+
+
+def safe_id(name: str) -> str:
+    safe = SAFE_ID.sub("-", name)[:100]
+    if safe != name:
+        safe += "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
+    return safe
+
+
+def default_zone() -> str:
+    from django.conf import settings
+
+    return str(settings.TIME_ZONE or "UTC")
+
+
+def db_aware(value: datetime | None) -> datetime | None:
+    """A datetime from the database as aware UTC (naive ones are TIME_ZONE)."""
+    return None if value is None else schedules.as_aware(value, default_zone())
+
+
+# Tasks and their arguments
+
+
+def resolve_task(path: str, queue_name: str = "") -> JobsTask:
+    """Return the registered task at `path`, on `queue_name` if given."""
+    task = registry.get(path)
+    if queue_name and queue_name != task.queue_name:
+        queues = task.get_backend().queues
+        if queue_name not in queues:
+            raise ScheduleError(
+                f"Queue {queue_name!r} is not one of TASKS[{task.backend!r}]"
+                f"['QUEUES'] ({', '.join(sorted(queues))})."
+            )
+        task = task.using(queue_name=queue_name)
+    return task
+
+
+def check_args(args: Any) -> None:
+    if not isinstance(args, list):
+        raise ScheduleError("args must be a JSON list, like [5, 6].")
+    serialization.check_json(args, "args")
+
+
+def check_kwargs(kwargs: Any) -> None:
+    if not isinstance(kwargs, dict):
+        raise ScheduleError('kwargs must be a JSON object, like {"x": 5}.')
+    serialization.check_json(kwargs, "kwargs")
+
+
+def check_call(task: JobsTask, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Refuse arguments the task's function cannot take (as a call would)."""
+    problem = call_problem(task.func, task.takes_context, len(args), tuple(kwargs))
+    if problem:
+        raise ScheduleError(
+            f"{task.module_path} cannot be called with these arguments: {problem}."
+        )
+
+
+@lru_cache(maxsize=4096)
+def call_problem(func: Any, context: bool, count: int, names: tuple[str, ...]) -> str:
+    # Whether a call binds depends only on how many positional arguments and
+    # which keywords it has: thousands of rows share one answer.
+    signature = inspect.signature(func)
+    params = list(signature.parameters.values())[1 if context else 0 :]
+    try:
+        signature.replace(parameters=params).bind(*range(count), **dict.fromkeys(names))
+    except TypeError as e:
+        return str(e)
+    return ""
+
+
+# Rows (Schedule instances or values() dicts)
+
+
+def timing_of(row: Mapping[str, Any]) -> schedules.Timing:
+    """The maths of a row, raising ScheduleError when it is invalid."""
+    kinds = [bool(row["cron"]), row["interval"] is not None, row["clocked_time"]]
+    if sum(bool(kind) for kind in kinds) != 1:
+        raise ScheduleError(ONE_KIND)
+    zone_ = default_zone()  # naive datetimes from the database are in TIME_ZONE
+    zone = schedules.parse_zone(row["timezone"] or zone_)
+    if row["cron"]:
+        return schedules.parse_cron(row["cron"], zone)
+    if row["interval"] is not None:
+        # From start_time, or from the creation to the second (runs on whole
+        # seconds read better, and every worker reads the same row anyway).
+        anchor = row["start_time"] or (
+            row.get("created_at") or dj_timezone.now()
+        ).replace(microsecond=0)
+        return schedules.interval(row["interval"], schedules.as_aware(anchor, zone_))
+    return schedules.clocked(schedules.as_aware(row["clocked_time"], zone_))
+
+
+def window_of(row: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
+    return db_aware(row["start_time"]), db_aware(row["expires"])
+
+
+def entry_from_row(row: Mapping[str, Any], alias: str) -> Entry | None:
+    """The Entry of a row; None when its task belongs to another backend."""
+    task = resolve_task(row["task"], row["queue_name"])
+    if task.backend != alias:
+        return None
+    # JSONField values are JSON already: only their shape needs checking.
+    if not isinstance(row["args"], list):
+        raise ScheduleError("args must be a JSON list, like [5, 6].")
+    if not isinstance(row["kwargs"], dict):
+        raise ScheduleError('kwargs must be a JSON object, like {"x": 5}.')
+    check_call(task, row["args"], row["kwargs"])
+    check_policies(row["overlap"], row["missed"], row["grace"])
+    start, expires = window_of(row)
+    since = [db_aware(row["updated_at"]), db_aware(row["last_run_at"])]
+    return Entry(
+        key=f"db:{row['id']}",
+        pk=row["id"],
+        name=row["name"],
+        task=row["task"],
+        args=row["args"],
+        kwargs=row["kwargs"],
+        queue_name=row["queue_name"],
+        timing=timing_of(row),
+        start=start,
+        expires=expires,
+        since=max((s for s in since if s is not None), default=None),
+        skip_if_running=row["overlap"] == "skip",
+        missed=row["missed"],
+        grace=row["grace"],
+        once=row["one_off"] or row["clocked_time"] is not None,
+        last_result_id=row["last_result_id"] or "",
+    )
+
+
+def check_policies(overlap: str, missed: str, grace: timedelta | None) -> None:
+    if overlap not in OVERLAPS:
+        raise ScheduleError(f"overlap must be one of {OVERLAPS}, not {overlap!r}.")
+    if missed not in MISSED:
+        raise ScheduleError(f"missed must be one of {MISSED}, not {missed!r}.")
+    if missed == "grace" and (grace is None or grace <= timedelta(0)):
+        raise ScheduleError("Missed runs within a grace period need a grace period.")
+
+
+def row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Validation errors by field, for Schedule.clean()."""
+    errors: dict[str, list[str]] = {}
+
+    def check(name: str, test: Any, *args: Any) -> Any:
+        try:
+            return test(*args)
+        except Problem as e:
+            errors.setdefault(name, []).append(str(e))
+            return None
+
+    check("timezone", schedules.parse_zone, row["timezone"])
+    check_timing(row, check)
+    task = check("task", registry.get, row["task"])
+    if task is not None:
+        task = check("queue_name", resolve_task, row["task"], row["queue_name"])
+    check("args", check_args, row["args"])
+    check("kwargs", check_kwargs, row["kwargs"])
+    if task is not None and not errors.keys() & {"args", "kwargs"}:
+        check("args", check_call, task, row["args"], row["kwargs"])
+    check("grace", check_policies, row["overlap"], row["missed"], row["grace"])
+    start, expires = window_of(row)
+    if start is not None and expires is not None and expires <= start:
+        errors.setdefault("expires", []).append("Expiry must be after the start.")
+    return errors
+
+
+def check_timing(row: Mapping[str, Any], check: Any) -> None:
+    if row["cron"]:
+        check("cron", schedules.parse_cron, row["cron"])  # any zone will do
+    if row["interval"] is not None:
+        check("interval", schedules.interval, row["interval"])
+    if row["clocked_time"] is not None:
+        check("clocked_time", check_clocked, row)
+
+
+def check_clocked(row: Mapping[str, Any]) -> None:
+    clocked = db_aware(row["clocked_time"])
+    never_ran = row["last_run_at"] is None and row.get("enabled", True)
+    if clocked is not None and never_ran and clocked <= datetime.now(UTC):
+        raise ScheduleError("This time is in the past: the schedule would never run.")
+
+
+def describe(row: Mapping[str, Any]) -> str:
+    """A row's schedule in words: "At 04:30, only on Monday (Europe/Berlin)"."""
+    try:
+        timing = timing_of(row)
+    except ScheduleError as e:
+        return f"Invalid: {e}"
+    if isinstance(timing, schedules.Cron):
+        from cron_descriptor import ExpressionDescriptor, Options
+
+        options = Options(use_24hour_time_format=True, locale_code="en_US")
+        text = ExpressionDescriptor(timing.fields.expression, options)
+        return f"{text.get_description()} ({timing.zone.key})"
+    if isinstance(timing, schedules.Interval):
+        return schedules.describe_interval(timing.every)
+    zone = schedules.parse_zone(row["timezone"] or default_zone())
+    return f"Once, at {timing.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
+
+
+# JOBS_SCHEDULES
+
+
+def static_entries(
+    items: Mapping[str, Any],
+) -> tuple[list[Entry], list[tuple[str, str]]]:
+    """Parse JOBS_SCHEDULES: the valid entries, and (name, error) for the others."""
+    entries: list[Entry] = []
+    problems: list[tuple[str, str]] = []
+    for name, item in items.items():
+        try:
+            entries.append(static_entry(str(name), item))
+        except (*Problem, TypeError, ValueError) as e:  # e.g. "args": 5
+            problems.append((str(name), str(e)))
+    return entries, problems
+
+
+def static_entry(name: str, item: Any) -> Entry:
+    if not isinstance(item, Mapping) or not {"task", "schedule"} <= item.keys():
+        raise ScheduleError("Give a dict with at least 'task' and 'schedule'.")
+    unknown = sorted(set(item) - STATIC_KEYS)
+    if unknown:
+        raise ScheduleError(f"Unknown keys {unknown}; use {sorted(STATIC_KEYS)}.")
+    zone = schedules.parse_zone(item.get("timezone") or default_zone())
+    start = aware_or_none(item.get("start_time"), zone)
+    timing = static_timing(item["schedule"], zone, start)
+    path = str(getattr(item["task"], "module_path", item["task"]))
+    task = resolve_task(path, item.get("queue_name", ""))
+    args, kwargs = list(item.get("args", ())), dict(item.get("kwargs", {}))
+    check_args(args)
+    check_kwargs(kwargs)
+    check_call(task, args, kwargs)
+    missed, grace = item.get("missed", "skip"), item.get("grace")
+    check_policies(item.get("overlap", "allow"), missed, grace)
+    return Entry(
+        key=f"settings:{name}",
+        name=name,
+        task=path,
+        args=args,
+        kwargs=kwargs,
+        queue_name=item.get("queue_name", ""),
+        timing=timing,
+        start=start,
+        expires=aware_or_none(item.get("expires"), zone),
+        skip_if_running=item.get("overlap") == "skip",
+        missed=missed,
+        grace=grace,
+        once=isinstance(item["schedule"], datetime),
+    )
+
+
+def aware_or_none(value: datetime | None, zone: Any) -> datetime | None:
+    return None if value is None else schedules.as_aware(value, zone)
+
+
+def static_timing(value: Any, zone: Any, start: datetime | None) -> schedules.Timing:
+    # Intervals count from the epoch unless a start is given: every worker
+    # then agrees on the runs without having to share any state.
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = timedelta(seconds=value)
+    if isinstance(value, timedelta):
+        return schedules.interval(value, start or schedules.EPOCH)
+    if isinstance(value, str):
+        return schedules.parse_cron(value, zone)
+    if isinstance(value, datetime):
+        return schedules.clocked(schedules.as_aware(value, zone))
+    raise ScheduleError(
+        "schedule must be a timedelta (or seconds), a cron string or crontab(...), "
+        f"or a datetime; not {value!r}."
+    )
