@@ -1,4 +1,4 @@
-"""The backend's OPTIONS, parsed once into a frozen dataclass.
+"""Settings: the backend's OPTIONS (parsed once) and the JOBS_* settings (lazy).
 
 TASKS = {
     "default": {
@@ -101,3 +101,52 @@ def redact(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return parts._replace(netloc=netloc).geturl()
+
+
+class JobsSettings:
+    """The JOBS_* settings, read at each access so override_settings applies.
+
+    JOBS_SCHEDULES: static schedules, by name (see jobs.entries); default {}.
+    JOBS_SCHEDULES_RECONCILE: seconds between a worker's full comparisons of the
+        Schedule table with what it runs, which is how bulk update() and raw
+        SQL reach running workers; default 30.
+    JOBS_DASHBOARD_HISTORY: seconds of finished jobs the admin dashboard lists;
+        default 86400. Records live RESULT_TTL seconds: raise both together.
+    JOBS_DASHBOARD_ROWS: finished jobs per dashboard page; default 50.
+    JOBS_METRICS_TOKEN: the bearer token Prometheus scrapes the metrics view
+        with; default None (logged-in staff only).
+    """
+
+    @property
+    def SCHEDULES(self) -> dict[str, Any]:
+        from django.conf import settings
+
+        return dict(getattr(settings, "JOBS_SCHEDULES", None) or {})
+
+    @property
+    def SCHEDULES_RECONCILE(self) -> float:
+        from django.conf import settings
+
+        return float(getattr(settings, "JOBS_SCHEDULES_RECONCILE", 30.0))
+
+    @property
+    def DASHBOARD_HISTORY(self) -> float:
+        from django.conf import settings
+
+        return float(getattr(settings, "JOBS_DASHBOARD_HISTORY", 86_400))
+
+    @property
+    def DASHBOARD_ROWS(self) -> int:
+        from django.conf import settings
+
+        return int(getattr(settings, "JOBS_DASHBOARD_ROWS", 50))
+
+    @property
+    def METRICS_TOKEN(self) -> str | None:
+        from django.conf import settings
+
+        token = getattr(settings, "JOBS_METRICS_TOKEN", None)
+        return str(token) if token else None
+
+
+jobs_settings = JobsSettings()

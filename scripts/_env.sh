@@ -64,6 +64,18 @@ ensure_venv() {
   python -m compileall -q -j 0 "$ROOT/jobs" "$ROOT/webproject" "$ROOT/settings" >/dev/null || true
 }
 
+# Debian's chromium for the browser tests (tests/browser), when missing; as root
+# only (CI). Playwright drives it; `playwright install` downloads are never used.
+ensure_chromium() {
+  [[ -x /usr/bin/chromium ]] && return
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    say "installing chromium (Debian package) for the browser tests"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+  fi
+  [[ -x /usr/bin/chromium ]] || die "chromium is not installed: apt-get install chromium (the browser tests need it)"
+}
+
 # redis-server from Debian when missing; root installs it, others get told how.
 ensure_redis_server() {
   command -v redis-server >/dev/null && return

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, cast
 
 from django.tasks import TaskContext, task
+
+from jobs import JobsTaskContext
 
 
 @task
@@ -17,13 +19,22 @@ def add(x: int, y: int) -> int:
 
 @task(queue_name="reports", takes_context=True)
 async def report(
-    context: TaskContext[Any, Any], steps: int = 10, delay: float = 0.5
+    context: TaskContext[Any, Any],
+    steps: int = 10,
+    delay: float = 0.5,
+    fail_at: int | None = None,
 ) -> dict[str, object]:
-    """A long job on the loop: `steps` steps of `delay` seconds each."""
+    """A long job on the loop: `steps` steps of `delay` seconds each, reporting
+    its progress after each; it raises at step `fail_at`, if given."""
+    progress = cast(JobsTaskContext, context)  # what this backend passes
     total = 0
-    for _ in range(steps):
+    await progress.aset_progress(0, steps, "starting")
+    for step in range(1, steps + 1):
         await asyncio.sleep(delay)
+        if step == fail_at:
+            raise RuntimeError(f"the report broke at step {step} of {steps}")
         total += random.randint(1, 100)
+        await progress.aset_progress(step, steps, f"step {step} of {steps}")
     return {"steps": steps, "total": total, "attempt": context.attempt}
 
 

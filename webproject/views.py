@@ -1,12 +1,16 @@
-"""Async views: enqueue and answer 202 at once; report status as JSON."""
+"""Async views: enqueue and answer 202 at once; report status as JSON, or live
+as server-sent events; cancel. Each answers only the session that started the job."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
+from collections.abc import AsyncIterator
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.tasks import task_backends
 from django.tasks.base import Task, TaskResult
@@ -14,8 +18,9 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import EnqueueError, JobResult, TaskNotRegistered
+from jobs import EnqueueError, JobResult, TaskNotRegistered, connections, results
 from jobs.backend import JobsBackend
+from jobs.constants import DONE_CHANNEL_PREFIX, PROGRESS_CHANNEL_PREFIX
 from webproject import tasks
 
 OWNER_KEY = "jobs_owner"
@@ -34,6 +39,13 @@ def _params(request: HttpRequest) -> dict[str, Any]:
 def _int(data: dict[str, Any], name: str, default: int) -> int:
     try:
         return int(data.get(name, default))
+    except (TypeError, ValueError):
+        return default
+
+
+def _float(data: dict[str, Any], name: str, default: float) -> float:
+    try:
+        return float(data.get(name, default))
     except (TypeError, ValueError):
         return default
 
@@ -83,8 +95,13 @@ async def start_add(request: HttpRequest) -> JsonResponse:
 
 @require_POST
 async def start_report(request: HttpRequest) -> JsonResponse:
-    steps = max(1, min(_int(_params(request), "steps", 10), 100))
-    return await _start(request, tasks.report, steps=steps)
+    data = _params(request)
+    steps = max(1, min(_int(data, "steps", 10), 100))
+    delay = max(0.05, min(_float(data, "delay", 0.5), 2.0))  # seconds per step
+    kwargs: dict[str, Any] = {"steps": steps, "delay": delay}
+    if data.get("fail_at") is not None:
+        kwargs["fail_at"] = _int(data, "fail_at", steps)
+    return await _start(request, tasks.report, **kwargs)
 
 
 @require_POST
@@ -102,6 +119,7 @@ def describe(result: TaskResult[Any, Any]) -> dict[str, Any]:
         "started_at": result.started_at,
         "finished_at": result.finished_at,
         "attempts": result.attempts,
+        "progress": getattr(result, "progress", None),
     }
     if result.status == "SUCCESSFUL":
         body["result"] = result.return_value
@@ -115,20 +133,134 @@ def describe(result: TaskResult[Any, Any]) -> dict[str, Any]:
     return body
 
 
+async def _owned(result_id: str, owner: str | None) -> JobResult | None:
+    """The job if `owner` started it; None for anyone else, exactly as for an
+    id that does not exist, so ids cannot be probed."""
+    try:
+        result: JobResult = await jobs_backend().aget_result(result_id)
+    except (TaskResultDoesNotExist, TaskNotRegistered):
+        return None
+    if owner is None or (result.meta or {}).get("owner") != owner:
+        return None
+    return result
+
+
+NOT_FOUND = {"error": "no such job"}
+
+
 @require_GET
 async def job_status(request: HttpRequest, result_id: str) -> JsonResponse:
-    """The job's status, for the session that started it; 404 for anyone else,
-    exactly as for an id that does not exist, so ids cannot be probed."""
-    try:
-        result: JobResult | None = await jobs_backend().aget_result(result_id)
-    except (TaskResultDoesNotExist, TaskNotRegistered):
-        result = None
-    owner = await request.session.aget(OWNER_KEY)
-    if result is None or owner is None or (result.meta or {}).get("owner") != owner:
-        return JsonResponse({"error": "no such job"}, status=404)
+    """The job's status, for the session that started it; 404 for anyone else."""
+    result = await _owned(result_id, await request.session.aget(OWNER_KEY))
+    if result is None:
+        return JsonResponse(NOT_FOUND, status=404)
     return JsonResponse(describe(result))
+
+
+@require_POST
+async def cancel_job(request: HttpRequest, result_id: str) -> JsonResponse:
+    """Cancel this session's job: a queued one at once, a running coroutine
+    within moments (its status becomes FAILED with JobCancelled)."""
+    result = await _owned(result_id, await request.session.aget(OWNER_KEY))
+    if result is None:
+        return JsonResponse(NOT_FOUND, status=404)
+    try:
+        cancelled = await jobs_backend().acancel(result_id)
+    except EnqueueError as e:
+        return JsonResponse({"error": str(e)}, status=503, headers={"Retry-After": "5"})
+    body = {"id": result_id, "cancelled": cancelled}
+    return JsonResponse(body, status=202 if cancelled else 409)
+
+
+# Server-sent events: one stream per page carries every job it watches, so a
+# page with many jobs holds one connection (browsers allow ~6 per host).
+WATCH_MAX = 20  # jobs per stream
+STREAM_SECONDS = 300.0  # then the page opens a new stream
+KEEPALIVE = 15.0  # seconds between comments that keep proxies from timing out
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, cls=DjangoJSONEncoder)}\n\n"
+
+
+@require_GET
+async def job_events(request: HttpRequest) -> StreamingHttpResponse:
+    """Stream `progress` and `done` events for this session's jobs (?ids=a,b),
+    then `end`; `gone` for ids that are unknown or not this session's."""
+    ids = list(dict.fromkeys(i for i in request.GET.get("ids", "").split(",") if i))
+    owner = await request.session.aget(OWNER_KEY)
+    response = StreamingHttpResponse(
+        _events(ids[:WATCH_MAX], owner), content_type="text/event-stream"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx: pass events on at once
+    return response
+
+
+async def _events(ids: list[str], owner: str | None) -> AsyncIterator[str]:
+    backend = jobs_backend()
+    pubsub = connections.async_client(backend.settings).pubsub()
+    try:
+        # Subscribe before reading the current state: nothing falls in between.
+        channels = [
+            p + i for i in ids for p in (PROGRESS_CHANNEL_PREFIX, DONE_CHANNEL_PREFIX)
+        ]
+        if channels:
+            await pubsub.subscribe(*channels)
+        yield "retry: 2000\n\n"
+        watching: set[str] = set()
+        for result_id in ids:
+            result = await _owned(result_id, owner)
+            if result is None:
+                yield _sse("gone", {"id": result_id})
+            elif result.is_finished:
+                yield _sse("done", describe(result))
+            else:
+                yield _sse("progress", describe(result))
+                watching.add(result_id)
+        async for event in _follow(pubsub, watching):
+            yield event
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def _follow(pubsub: Any, watching: set[str]) -> AsyncIterator[str]:
+    """Relay the jobs' messages until all are done or the stream is old."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STREAM_SECONDS
+    while watching and loop.time() < deadline:
+        message = await pubsub.get_message(
+            ignore_subscribe_messages=True, timeout=KEEPALIVE
+        )
+        if message is None:
+            yield ": keepalive\n\n"
+            continue
+        event = await _relay(message, watching)
+        if event:
+            yield event
+    yield _sse("end", {"reason": "timeout" if watching else "finished"})
+
+
+async def _relay(message: dict[str, Any], watching: set[str]) -> str:
+    channel = message["channel"].decode()
+    done = channel.startswith(DONE_CHANNEL_PREFIX)
+    prefix = DONE_CHANNEL_PREFIX if done else PROGRESS_CHANNEL_PREFIX
+    result_id = channel[len(prefix) :]
+    if result_id not in watching:
+        return ""
+    backend = jobs_backend()
+    if done:
+        # The final record, read back: the message is empty when results live
+        # in another cache than the queue's Redis.
+        watching.discard(result_id)
+        return _sse("done", describe(await backend.aget_result(result_id)))
+    record = results.decode(message["data"])
+    return _sse("progress", describe(backend.result_from(record, result_id)))
 
 
 @require_GET
 async def demo(request: HttpRequest) -> HttpResponse:
+    # Give the session its owner token now: jobs started at once from a fresh
+    # page would otherwise each make one, and all but the last be orphaned.
+    await _owner(request)
     return render(request, "webproject/demo.html")

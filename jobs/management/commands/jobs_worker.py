@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import threading
-from argparse import ArgumentParser, ArgumentTypeError
+from argparse import ArgumentParser, ArgumentTypeError, BooleanOptionalAction
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
@@ -103,15 +103,30 @@ class Command(BaseCommand):
             help="Seconds running jobs get on SIGTERM (default: %(default)s).",
         )
         parser.add_argument(
+            "--schedules",
+            action=BooleanOptionalAction,
+            default=None,
+            help="Also enqueue the periodic schedules (Schedule rows and "
+            "JOBS_SCHEDULES), like Celery's `worker -B`. On by default except with "
+            "--burst; safe on any number of workers: each run is enqueued once.",
+        )
+        parser.add_argument(
             "-l",
             "--loglevel",
             default="info",
             choices=["debug", "info", "warning", "error", "critical"],
             help="Log level of the worker's own logs (default: %(default)s).",
         )
+        parser.add_argument(
+            "--log-format",
+            default="text",
+            choices=["text", "json"],
+            help="json: one JSON object a line with job_id and task, through "
+            "every handler of this process (default: %(default)s).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        self.setup_logging(options["loglevel"])
+        self.setup_logging(options["loglevel"], options["log_format"])
         backend = task_backends[options["backend"]]
         if not isinstance(backend, JobsBackend):
             raise CommandError(
@@ -157,6 +172,9 @@ class Command(BaseCommand):
         loop = new_event_loop()
         asyncio.set_event_loop(loop)
         max_memory = options["max_memory"]
+        schedules = options["schedules"]
+        if schedules is None:
+            schedules = not options["burst"]
         try:
             worker = JobsWorker(
                 backend,
@@ -166,6 +184,7 @@ class Command(BaseCommand):
                 grace=options["grace"],
                 max_jobs_run=options["max_jobs"],
                 max_memory=max_memory * 1024 * 1024 if max_memory else None,
+                scheduler=self.scheduler() if schedules else None,
             )
             worker.run()
         except WorkerError as e:
@@ -175,6 +194,11 @@ class Command(BaseCommand):
             asyncio.set_event_loop(None)
         self.exit_despite_stuck_threads()
         return 0
+
+    def scheduler(self) -> Any:
+        from jobs.scheduler import Scheduler
+
+        return Scheduler()
 
     def exit_despite_stuck_threads(self) -> None:
         # A plain-function job still running after the grace period was handed
@@ -187,9 +211,25 @@ class Command(BaseCommand):
             logging.shutdown()
             os._exit(0)
 
-    def setup_logging(self, level: str) -> None:
+    def setup_logging(self, level: str, log_format: str = "text") -> None:
         root = logging.getLogger()
         if not root.handlers:
             logging.basicConfig(format=LOG_FORMAT)
         for name in ("jobs", "arq", "django.tasks"):
             logging.getLogger(name).setLevel(level.upper())
+        if log_format == "json":
+            self.use_json_logs()
+
+    def use_json_logs(self) -> None:
+        """Give every configured handler the JSON formatter (job id and task
+        included), wherever LOGGING sends it."""
+        from jobs.logs import JsonFormatter
+
+        formatter = JsonFormatter()
+        loggers = [
+            logging.getLogger(),
+            *map(logging.getLogger, logging.root.manager.loggerDict),
+        ]
+        for logger in loggers:
+            for handler in logger.handlers:
+                handler.setFormatter(formatter)

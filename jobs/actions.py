@@ -1,0 +1,104 @@
+"""What the dashboard's buttons do: cancel, retry, run a schedule now.
+
+Each returns an `Outcome` (a message for the admin's message list) instead of
+raising, so a stale page (a job that finished meanwhile, a schedule deleted)
+gets an explanation rather than an error page.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.tasks.exceptions import InvalidTask
+
+from jobs import registry
+from jobs.exceptions import JobsError
+
+if TYPE_CHECKING:
+    from jobs.backend import JobsBackend
+    from jobs.results import Record
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    ok: bool
+    message: str
+    job_id: str | None = None  # the job the action made, if any
+
+
+def is_coroutine_task(path: str) -> bool:
+    """Whether the task at `path` is a coroutine (only those stop mid-run)."""
+    try:
+        return inspect.iscoroutinefunction(registry.get(path).func)
+    except JobsError:
+        return False
+
+
+def record_of(backend: JobsBackend, job_id: str) -> Record | None:
+    from jobs.backend import RESULT_ID
+
+    if not RESULT_ID.match(job_id):
+        return None
+    record = backend.results.get(job_id)
+    if record is None or record.get("backend", backend.alias) != backend.alias:
+        return None
+    return record
+
+
+def cancel(backend: JobsBackend, job_id: str) -> Outcome:
+    """Cancel a queued or running job (see JobsBackend.cancel())."""
+    record = record_of(backend, job_id)
+    if record is None:
+        return Outcome(False, f"Job {job_id} does not exist (or has expired).")
+    if record["status"] in ("SUCCESSFUL", "FAILED"):
+        return Outcome(
+            False, f"Job {job_id} had already finished ({record['status']})."
+        )
+    if not backend.cancel(job_id):
+        return Outcome(False, f"Job {job_id} was neither queued nor running.")
+    after = backend.results.get(job_id) or record
+    if after["status"] == "FAILED":
+        return Outcome(True, f"Cancelled job {job_id} before it ran.", job_id)
+    if is_coroutine_task(record["task"]):
+        return Outcome(
+            True, f"Asked the worker to cancel running job {job_id}.", job_id
+        )
+    return Outcome(
+        False,
+        f"Job {job_id} runs a plain function, which cannot be interrupted: "
+        "it will run to its end.",
+    )
+
+
+def retry(backend: JobsBackend, job_id: str) -> Outcome:
+    """Enqueue a failed job's task again, with its arguments, as a new job."""
+    record = record_of(backend, job_id)
+    if record is None:
+        return Outcome(False, f"Job {job_id} does not exist (or has expired).")
+    if record["status"] != "FAILED":
+        return Outcome(False, f"Only failed jobs can be retried; {job_id} is not.")
+    try:
+        task = registry.get(record["task"])
+        queue = record.get("queue")
+        if queue and queue != task.queue_name and queue in backend.queues:
+            task = task.using(queue_name=queue)
+        meta: dict[str, Any] = {**(record.get("meta") or {}), "retry_of": job_id}
+        result = backend.enqueue(task, record["args"], record["kwargs"], meta=meta)
+    except (JobsError, InvalidTask) as e:
+        return Outcome(False, f"Could not retry job {job_id}: {e}")
+    return Outcome(True, f"Queued job {result.id} to retry job {job_id}.", result.id)
+
+
+def run_schedule(key: str) -> Outcome:
+    """Run the schedule `key` ("db:<pk>" or "settings:<name>") now."""
+    from jobs import dashboard_schedules
+
+    try:
+        name, job_id = dashboard_schedules.run_now(key)
+    except LookupError:
+        return Outcome(False, f"No schedule {key!r}.")
+    except (JobsError, InvalidTask) as e:
+        return Outcome(False, f"Could not run schedule {key!r}: {e}")
+    return Outcome(True, f"Queued job {job_id} for schedule {name!r}.", job_id)
