@@ -25,9 +25,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone as dj_timezone
 
@@ -122,15 +124,28 @@ def safe_id(name: str) -> str:
     return safe
 
 
+@cache
 def default_zone() -> str:
+    # Read for every row of a load (10,000 at start-up): settings' attribute
+    # access costs more than the rest of the row's dates together.
     from django.conf import settings
 
     return str(settings.TIME_ZONE or "UTC")
 
 
+@receiver(setting_changed)
+def _forget_default_zone(*, setting: str, **kwargs: Any) -> None:
+    if setting == "TIME_ZONE":
+        default_zone.cache_clear()
+
+
 def db_aware(value: datetime | None) -> datetime | None:
     """A datetime from the database as aware UTC (naive ones are TIME_ZONE)."""
-    return None if value is None else schedules.as_aware(value, default_zone())
+    if value is None:
+        return None
+    if value.tzinfo is UTC:  # what the database gives with USE_TZ = True
+        return value
+    return schedules.as_aware(value, default_zone())
 
 
 # Tasks and their arguments
