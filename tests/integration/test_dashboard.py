@@ -225,6 +225,7 @@ def test_running_jobs_and_live_workers(admin_client, worker_process):
     assert rows[plain.id]["cancellable"] is False  # a thread cannot be stopped
     assert rows[job.id]["worker"] == context["workers"][0].id
     assert len(context["workers"]) == 1
+    assert context["workers"][0].running == 2  # counted from the leases, live
     assert context["workers"][0].heartbeat_age < 30
     answer = admin_client.post(f"{URL}job/{job.id}/cancel/", follow=True)
     assert f"Asked the worker to cancel running job {job.id}." in messages_of(answer)
