@@ -64,32 +64,35 @@ ensure_venv() {
   python -m compileall -q -j 0 "$ROOT/jobs" "$ROOT/webproject" "$ROOT/settings" >/dev/null || true
 }
 
-# Debian's chromium for the browser tests (tests/browser), when missing; as root
-# only (CI). Playwright drives it; `playwright install` downloads are never used.
+# Install a Debian package: as root directly, else with sudo; refreshing the
+# package lists only when the first attempt fails (a fresh image has none).
+apt_install() {
+  local sudo=()
+  if [[ "$(id -u)" != 0 ]]; then
+    command -v sudo >/dev/null || return 1
+    sudo=(sudo)
+  fi
+  command -v apt-get >/dev/null || return 1
+  say "installing $* (Debian packages)"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { "${sudo[@]}" apt-get update -qq >/dev/null \
+      && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+}
+
+# Debian's chromium for the browser tests (tests/browser), when missing.
+# Playwright drives it; `playwright install` downloads are never used.
 ensure_chromium() {
   [[ -x /usr/bin/chromium ]] && return
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-    say "installing chromium (Debian package) for the browser tests"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 \
-      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
-  fi
+  apt_install chromium || true
   [[ -x /usr/bin/chromium ]] || die "chromium is not installed: apt-get install chromium (the browser tests need it)"
 }
 
-# redis-server from Debian when missing; root installs it, others get told how.
+# redis-server from Debian when missing.
 ensure_redis_server() {
   command -v redis-server >/dev/null && return
-  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
-    say "installing redis-server (Debian package)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null 2>&1 \
-      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
-    # The package starts a system service on 6379; we run our own instances.
-    (command -v systemctl >/dev/null && systemctl disable --now redis-server >/dev/null 2>&1) || true
-  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
-    say "installing redis-server with sudo (Debian package)"
-    sudo apt-get install -y -qq redis-server >/dev/null
-  else
-    die "redis-server is not installed: install it (apt-get install redis-server) and run again"
-  fi
-  command -v redis-server >/dev/null || die "redis-server still missing after install"
+  apt_install redis-server || true
+  command -v redis-server >/dev/null \
+    || die "redis-server is not installed: apt-get install redis-server, then run again"
+  # The package starts a system service on 6379; we run our own instances.
+  (command -v systemctl >/dev/null && systemctl disable --now redis-server >/dev/null 2>&1) || true
 }
