@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import redis
 from arq.cron import CronJob
 from asgiref.sync import sync_to_async
 from django.tasks.exceptions import InvalidTask
 from redis.exceptions import RedisError
 
 from jobs import conf, entries
-from jobs.constants import SCHEDULES_CHANNEL
+from jobs.constants import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
 from jobs.entries import Entry
 from jobs.exceptions import JobsError
 
@@ -167,25 +168,28 @@ def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
             Schedule.objects.filter(pk=pk).update(**changes)
 
 
-def publish_change(pks: Iterable[int] | None) -> None:
-    """Tell running workers these schedules changed (None: all of them)."""
+def _schedule_redises() -> Iterator[redis.Redis]:
+    """One client per Redis server a JobsBackend uses (schedules are global)."""
     from django.tasks import task_backends
 
     from jobs import connections
     from jobs.backend import JobsBackend
 
-    message = "*" if pks is None else ",".join(str(pk) for pk in pks)
     done: set[str] = set()
     for backend in task_backends.all():
         if not isinstance(backend, JobsBackend) or backend.config_error is not None:
             continue
-        if backend.settings.redis_url in done:
-            continue
-        done.add(backend.settings.redis_url)
+        if backend.settings.redis_url not in done:
+            done.add(backend.settings.redis_url)
+            yield connections.sync_client(backend.settings)
+
+
+def publish_change(pks: Iterable[int] | None) -> None:
+    """Tell running workers these schedules changed (None: all of them)."""
+    message = "*" if pks is None else ",".join(str(pk) for pk in pks)
+    for client in _schedule_redises():
         try:
-            connections.sync_client(backend.settings).publish(
-                SCHEDULES_CHANNEL, message
-            )
+            client.publish(SCHEDULES_CHANNEL, message)
         except RedisError as e:
             logger.warning(
                 "schedules changed but workers were not told (%s); they will notice "
@@ -193,3 +197,13 @@ def publish_change(pks: Iterable[int] | None) -> None:
                 e,
                 conf.jobs_settings.SCHEDULES_RECONCILE,
             )
+
+
+def forget_last_runs(pks: Iterable[int]) -> None:
+    """Drop deleted schedules' last job ids, kept in Redis for missed runs."""
+    keys = [f"db:{pk}" for pk in pks]
+    for client in _schedule_redises():
+        try:
+            client.hdel(SCHEDULES_LAST_KEY, *keys)
+        except RedisError as e:  # a few stale bytes; nothing reads them again
+            logger.warning("could not drop deleted schedules' last runs: %s", e)

@@ -257,3 +257,13 @@ def _schedule_changed(
     sender: type[Schedule], instance: Schedule, using: str, **kwargs: Any
 ) -> None:
     announce([instance.pk], using)
+
+
+@receiver(post_delete, sender=Schedule, dispatch_uid="jobs_schedule_forgotten")
+def _schedule_deleted(
+    sender: type[Schedule], instance: Schedule, using: str, **kwargs: Any
+) -> None:
+    from jobs.cronjobs import forget_last_runs
+
+    pk = instance.pk
+    transaction.on_commit(lambda: forget_last_runs([pk]), using=using)

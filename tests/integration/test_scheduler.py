@@ -279,8 +279,11 @@ async def test_changes_through_the_orm_reach_a_running_worker(r):
         await sync_to_async(schedule.save)()
         await wait_for(lambda: runs(r, "v3") >= 1, what="re-enable")
 
+        key = f"db:{schedule.pk}"
+        assert r.hexists(SCHEDULES_LAST_KEY, key)  # what missed-run policies read
         await sync_to_async(schedule.delete)()
         await stops(r, "v3", worker, schedule.pk)
+        assert not r.hexists(SCHEDULES_LAST_KEY, key)  # nothing left behind
 
 
 async def test_bulk_update_is_picked_up_by_the_reconcile(r):
