@@ -1,0 +1,153 @@
+"""django-jobs, as a Django project uses it: tasks declared with Django's
+`@task`, enqueued with `await task.aenqueue()` (asyncio, on uvloop) or
+`task.enqueue()` (sync code), run by `manage.py jobs_worker`, results stored
+in the default Redis cache on the queue's Redis (always on).
+
+Runs from the project's own virtualenv (.venv). Settings: bench_settings.py;
+tasks: bench_tasks.py.
+
+Run: python jobs_bench.py run --config jobs-c100 [--n 10000]
+"""
+
+import functools
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+SYSTEM = "django-jobs"
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = ROOT / "manage.py"
+SETTINGS = "bench_settings"
+WAIT_TIMEOUT = 30.0  # seconds a result-wait may take before it counts as missing
+
+# The harness copies this process's environment into the workers' and the
+# producers': without it `manage.py` would fall back to the example project's
+# settings (and its Redis on 6379).
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+
+CONFIGS = {
+    # One worker process, 100 jobs at once (arq-mj100's max_jobs), coroutine tasks.
+    "jobs-c100": {"concurrency": 100, "procs": 1, "task": "async"},
+    # The same worker running plain-function tasks (its thread pool, 100 threads).
+    "jobs-c100-sync": {"concurrency": 100, "procs": 1, "task": "sync"},
+    # Two worker processes (`jobs_worker -p 2`), one per core.
+    "jobs-c100-p2": {"concurrency": 100, "procs": 2, "task": "async"},
+    # The worker's defaults (-c 10), coroutine tasks.
+    "jobs-default": {"concurrency": 10, "procs": 1, "task": "async"},
+}
+BATCH_KIND = "asyncio.gather of 100 aenqueue()"
+WAITS = True  # producers wait with `await result.aget()` / `result.get()`
+
+
+def _env(env: dict[str, str]) -> dict[str, str]:
+    env = dict(env)
+    env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    path = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (path, str(ROOT)) if p)
+    return env
+
+
+def prepare(env: dict[str, str]) -> None:
+    """Create the bench database's tables (the workers read the schedules)."""
+    subprocess.run(
+        [sys.executable, str(MANAGE), "migrate", "-v", "0"],
+        env=_env(env),
+        check=True,
+        cwd=ROOT,
+    )
+
+
+@functools.cache
+def has_processes_option() -> bool:
+    """Whether `jobs_worker` runs N processes itself (`--processes`)."""
+    out = subprocess.run(
+        [sys.executable, str(MANAGE), "jobs_worker", "--help"],
+        env=_env(dict(os.environ)),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    ).stdout
+    return "--processes" in out
+
+
+def worker_commands(cfg: dict) -> list[list[str]]:
+    cmd = [sys.executable, str(MANAGE), "jobs_worker", "-c", str(cfg["concurrency"])]
+    cmd += ["-Q", "default", "-l", "warning"]
+    procs = cfg["procs"]
+    if procs == 1:
+        return [cmd]
+    if has_processes_option():
+        return [[*cmd, "--processes", str(procs)]]
+    return [cmd for _ in range(procs)]
+
+
+def _tasks(cfg: dict) -> dict[str, Any]:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+    import django
+
+    django.setup()
+    import bench_tasks
+
+    return bench_tasks.pick(cfg["task"])
+
+
+class _Tasks:
+    def __init__(self, tasks: dict[str, Any]) -> None:
+        self.noop = tasks["noop"]
+        self.lat_task = tasks["lat"]
+        self.waited = tasks["waited"]
+
+
+class Producer(_Tasks):
+    """An async view's path: `await task.aenqueue()`, `await result.aget()`."""
+
+    async def single(self) -> None:
+        await self.noop.aenqueue()
+
+    async def lat(self, i: int) -> None:
+        await self.lat_task.aenqueue(i)
+
+    async def wait(self, i: int) -> float:
+        result = await self.waited.aenqueue(i)
+        return await result.aget(timeout=WAIT_TIMEOUT)
+
+    async def close(self) -> None:
+        from jobs import connections
+
+        await connections.aclose_all()
+
+
+async def make_producer(cfg: dict) -> Producer:
+    return Producer(_tasks(cfg))
+
+
+class SyncProducer(_Tasks):
+    """Sync code's path (a WSGI view, a management command): `task.enqueue()`."""
+
+    def single(self) -> None:
+        self.noop.enqueue()
+
+    def lat(self, i: int) -> None:
+        self.lat_task.enqueue(i)
+
+    def wait(self, i: int) -> float:
+        return self.waited.enqueue(i).get(timeout=WAIT_TIMEOUT)
+
+    def close(self) -> None:
+        from jobs import connections
+
+        connections.close_all()
+
+
+def make_sync_producer(cfg: dict) -> SyncProducer:
+    return SyncProducer(_tasks(cfg))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import harness
+
+    harness.main("jobs_bench")
