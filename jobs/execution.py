@@ -176,14 +176,23 @@ async def call_task(rt: Runtime, result: JobResult, running: results.Record) -> 
 
         reporter = ProgressReporter(rt.backend, running, rt.batcher)
         args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
-    async with asyncio.timeout(_timeout(rt, task)):
-        if inspect.iscoroutinefunction(task.func):
-            return await task.func(*args, **result.kwargs)
-        loop = asyncio.get_running_loop()
-        context = contextvars.copy_context()  # the job's log context, in the thread
-        return await loop.run_in_executor(
-            rt.executor, context.run, _run_sync, task.func, args, result.kwargs
-        )
+    timeout = _timeout(rt, task)
+    if timeout is None:  # no timer to arm and reschedule for the common case
+        return await _call(rt, task, args, result.kwargs)
+    async with asyncio.timeout(timeout):
+        return await _call(rt, task, args, result.kwargs)
+
+
+async def _call(
+    rt: Runtime, task: JobsTask, args: list[Any], kwargs: dict[str, Any]
+) -> Any:
+    if inspect.iscoroutinefunction(task.func):
+        return await task.func(*args, **kwargs)
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()  # the job's log context, in the thread
+    return await loop.run_in_executor(
+        rt.executor, context.run, _run_sync, task.func, args, kwargs
+    )
 
 
 def _retry_delay(task: JobsTask, attempt: int, exc: BaseException) -> float:

@@ -65,7 +65,10 @@ RETRY_KEY_TTL = 88_400  # seconds, as arq keeps its retry counters
 REDIS_BACKOFF_MAX = 1.0  # seconds between attempts while Redis is away
 WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbeats
 SAFE_POLICIES = ("noeviction",)
-RUNNING_AFTER = 0.02  # seconds a job runs before RUNNING is written (see write_running)
+# Seconds a job runs before RUNNING is written (see write_running). Wall time:
+# under load a 1 ms job can take tens of ms to finish, and a shorter delay
+# would write RUNNING for nearly every job of a busy worker.
+RUNNING_AFTER = 0.25
 
 
 class Scheduler(Protocol):
