@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.tasks.exceptions import InvalidTask
 
 from jobs import registry
+from jobs.backend import Cancel
 from jobs.exceptions import JobsError
 
 if TYPE_CHECKING:
@@ -56,10 +57,12 @@ def cancel(backend: JobsBackend, job_id: str) -> Outcome:
         return Outcome(
             False, f"Job {job_id} had already finished ({record['status']})."
         )
-    if not backend.cancel(job_id):
+    # The script's answer, not the record: a running coroutine may be cancelled
+    # and recorded FAILED before we could read it back.
+    outcome = backend.cancel_outcome(job_id)
+    if outcome is Cancel.NOTHING:
         return Outcome(False, f"Job {job_id} was neither queued nor running.")
-    after = backend.results.get(job_id) or record
-    if after["status"] == "FAILED":
+    if outcome is Cancel.DEQUEUED:
         return Outcome(True, f"Cancelled job {job_id} before it ran.", job_id)
     if is_coroutine_task(record["task"]):
         return Outcome(

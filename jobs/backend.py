@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -83,6 +84,14 @@ class Prepared:
     keys: list[str]
     args: list[Any]
     record: Record
+
+
+class Cancel(IntEnum):
+    """What cancelling a job did (the CANCEL script's answer)."""
+
+    NOTHING = 0  # finished, or unknown
+    DEQUEUED = 1  # was queued: recorded FAILED (JobCancelled), never runs
+    SIGNALLED = 2  # is running: its worker was told to cancel it
 
 
 class JobsBackend(BaseTaskBackend):
@@ -303,16 +312,21 @@ class JobsBackend(BaseTaskBackend):
         a running coroutine is cancelled by its worker within moments. A running
         plain function cannot be interrupted and finishes. False when the job is
         neither queued nor running (finished, or unknown)."""
+        return self.cancel_outcome(result_id) is not Cancel.NOTHING
+
+    def cancel_outcome(self, result_id: str) -> Cancel:
+        """cancel(), telling a job taken off the queue from a running one asked
+        to stop (its result may already say FAILED either way)."""
         record = self.results.get(result_id) if RESULT_ID.match(result_id) else None
         if record is None:
-            return False
+            return Cancel.NOTHING
         keys, args = self._cancel_args(record)
         with translate_redis_errors(self.settings):
             wire = connections.sync_wire(self.settings)
-            outcome = int(scripts.CANCEL.call(wire, keys, args))
-            if outcome == 1 and not self.results.colocated:
+            outcome = Cancel(int(scripts.CANCEL.call(wire, keys, args)))
+            if outcome is Cancel.DEQUEUED and not self.results.colocated:
                 self.results.set(cancelled_record(record))
-        return outcome > 0
+        return outcome
 
     async def acancel(self, result_id: str) -> bool:
         """See cancel()."""
