@@ -330,17 +330,21 @@ class JobsBackend(BaseTaskBackend):
 
     async def acancel(self, result_id: str) -> bool:
         """See cancel()."""
+        return await self.acancel_outcome(result_id) is not Cancel.NOTHING
+
+    async def acancel_outcome(self, result_id: str) -> Cancel:
+        """See cancel_outcome()."""
         ok = RESULT_ID.match(result_id)
         record = await self.results.aget(result_id) if ok else None
         if record is None:
-            return False
+            return Cancel.NOTHING
         keys, args = self._cancel_args(record)
         with translate_redis_errors(self.settings):
             wire = connections.async_wire(self.settings)
-            outcome = int(await scripts.CANCEL.acall(wire, keys, args))
-            if outcome == 1 and not self.results.colocated:
+            outcome = Cancel(int(await scripts.CANCEL.acall(wire, keys, args)))
+            if outcome is Cancel.DEQUEUED and not self.results.colocated:
                 await self.results.aset(cancelled_record(record))
-        return outcome > 0
+        return outcome
 
     def _cancel_args(self, record: Record) -> tuple[list[str], list[Any]]:
         colocated = isinstance(self.results, results.RedisResultStore) and (

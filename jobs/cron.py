@@ -21,8 +21,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-from croniter import CroniterError, croniter
-
 from jobs.exceptions import ScheduleError
 
 ALIASES = {
@@ -160,6 +158,10 @@ def expand_field(index: int, field: str) -> tuple[int, ...]:
     (`30`, `*/5`, `mon-fri`...) that thousands of distinct expressions share.
     """
     check_field(index, field)
+    # croniter (and dateutil under it) load on the first expression parsed, not
+    # in every process that imports `jobs` (its `crontab` helper lives here).
+    from croniter import CroniterError, croniter
+
     probe = ["*"] * 5
     probe[index] = field
     try:

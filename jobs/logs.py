@@ -18,8 +18,6 @@ import logging
 from contextvars import ContextVar
 from typing import Any
 
-from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
-
 current_job: ContextVar[tuple[str, str] | None] = ContextVar(
     "jobs_current_job", default=None
 )
@@ -34,27 +32,11 @@ class JobContextFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(_JsonFormatter):
-    """One JSON object a line: time, level, logger, message, job_id, task, and
-    exc_info when there is a traceback. Needs no filter: the job is read here."""
+def __getattr__(name: str) -> Any:
+    # `jobs.logs.JsonFormatter` stays the name LOGGING configs use, but every
+    # worker imports this module: python-json-logger loads only when asked for.
+    if name == "JsonFormatter":
+        from jobs.json_logs import JsonFormatter
 
-    FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s"
-    RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        if not args:
-            kwargs.setdefault("fmt", self.FIELDS)
-        kwargs.setdefault("rename_fields", self.RENAMED)
-        super().__init__(*args, **kwargs)
-
-    def add_fields(
-        self,
-        log_data: dict[str, Any],
-        record: logging.LogRecord,
-        message_dict: dict[str, Any],
-    ) -> None:
-        super().add_fields(log_data, record, message_dict)
-        if not hasattr(record, "job_id"):
-            JobContextFilter().filter(record)
-        log_data["job_id"] = getattr(record, "job_id", "-")
-        log_data["task"] = getattr(record, "task", "-")
+        return JsonFormatter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

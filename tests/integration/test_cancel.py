@@ -9,6 +9,7 @@ import pytest
 from django.tasks import task_backends
 
 from jobs import JobCancelled
+from jobs.backend import Cancel
 from jobs.testing import adrain
 from jobs.worker import JobsWorker
 from tests import tasks
@@ -75,3 +76,17 @@ async def test_finished_or_unknown_jobs_cannot_be_cancelled(backend):
     assert backend.cancel("0" * 32) is False
     await result.arefresh()
     assert result.status == "SUCCESSFUL"
+
+
+async def test_the_outcome_tells_dequeued_from_signalled(backend, worker):
+    later = await tasks.record.using(run_after=timedelta(hours=1)).aenqueue("later")
+    assert await backend.acancel_outcome(later.id) is Cancel.DEQUEUED
+    running = await tasks.asleeper.aenqueue(30)
+    while (await backend.aget_result(running.id)).status != "RUNNING":
+        await asyncio.sleep(0.02)
+    assert backend.cancel_outcome(running.id) is Cancel.SIGNALLED
+    with pytest.raises(JobCancelled, match="while it ran"):
+        await running.aget(timeout=5)
+    # Both finished now (FAILED): nothing left to cancel, sync or async.
+    assert await backend.acancel_outcome(running.id) is Cancel.NOTHING
+    assert backend.cancel_outcome(later.id) is Cancel.NOTHING
