@@ -48,7 +48,9 @@ async def test_several_at_once_one_cancelled_one_failing(
     rows = page.locator("tr[data-job]")
     await expect(rows).to_have_count(4)
     await page.wait_for_function(BAR_MOVING)
-    victim = rows.nth(1)  # one of the three
+    # Rows appear as each POST answers, so find them by label, not by place.
+    failing = rows.filter(has_text="fails at 6")
+    victim = rows.filter(has_not_text="fails at 6").nth(1)  # one of the three
     await victim.locator(".cancel").click()
     finished = page.locator("tr[data-finished=true]")
     await expect(finished).to_have_count(4)
@@ -57,7 +59,6 @@ async def test_several_at_once_one_cancelled_one_failing(
     await expect(victim.locator(".out")).to_contain_text(
         "jobs.exceptions.JobCancelled: The job was cancelled while it ran."
     )
-    failing = rows.first  # the last one started
     await expect(failing.locator(".out")).to_contain_text("RuntimeError")
     await expect(failing.locator(".out pre")).to_contain_text(
         "Traceback (most recent call last)"
