@@ -9,7 +9,6 @@ tasks: bench_tasks.py.
 Run: python jobs_bench.py run --config jobs-c100 [--n 10000]
 """
 
-import functools
 import os
 import subprocess
 import sys
@@ -17,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 SYSTEM = "django-jobs"
-ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 MANAGE = ROOT / "manage.py"
 SETTINGS = "bench_settings"
 WAIT_TIMEOUT = 30.0  # seconds a result-wait may take before it counts as missing
@@ -45,7 +45,8 @@ def _env(env: dict[str, str]) -> dict[str, str]:
     env = dict(env)
     env.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
     path = env.get("PYTHONPATH", "")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (path, str(ROOT)) if p)
+    # bench/ (the settings and tasks) and the project root (`jobs`).
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (path, str(HERE), str(ROOT)) if p)
     return env
 
 
@@ -59,29 +60,13 @@ def prepare(env: dict[str, str]) -> None:
     )
 
 
-@functools.cache
-def has_processes_option() -> bool:
-    """Whether `jobs_worker` runs N processes itself (`--processes`)."""
-    out = subprocess.run(
-        [sys.executable, str(MANAGE), "jobs_worker", "--help"],
-        env=_env(dict(os.environ)),
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    ).stdout
-    return "--processes" in out
-
-
 def worker_commands(cfg: dict) -> list[list[str]]:
     cmd = [sys.executable, str(MANAGE), "jobs_worker", "-c", str(cfg["concurrency"])]
     cmd += ["-Q", "default", "-l", "warning"]
-    procs = cfg["procs"]
-    if procs == 1:
-        return [cmd]
-    if has_processes_option():
-        return [[*cmd, "--processes", str(procs)]]
-    return [cmd for _ in range(procs)]
+    if cfg["procs"] > 1:
+        # One supervisor forking the children, as a user runs `-p N`.
+        cmd += ["--processes", str(cfg["procs"])]
+    return [cmd]
 
 
 def _tasks(cfg: dict) -> dict[str, Any]:

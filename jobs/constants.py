@@ -28,6 +28,7 @@ CANCEL_CHANNEL = "jobs:cancel"  # pub/sub: ids of running jobs to cancel
 RESULT_KEY_PREFIX = "jobs:result:"  # + job id: cache key, before the cache's own prefix
 WORKERS_KEY = "jobs:workers"  # sorted set: worker id -> last heartbeat (ms)
 RECENT_KEY = "jobs:recent"  # sorted set: finished job id -> end time (ms)
+RECENT_MAX = 100_000  # entries kept in RECENT_KEY (besides its age limit)
 METRICS_KEY = "jobs:metrics"  # hash: counters and duration histograms, by task
 WORKER_KEY_PREFIX = "jobs:worker:"  # + worker id: hash describing a live worker
 SCHEDULES_CHANNEL = "jobs:schedules"  # pub/sub: pks of changed Schedule rows, or "*"
@@ -46,6 +47,7 @@ __all__ = [
     "PROGRESS_CHANNEL_PREFIX",
     "QUEUE_KEY_PREFIX",
     "RECENT_KEY",
+    "RECENT_MAX",
     "RESULT_KEY_PREFIX",
     "RETRY_KEY_PREFIX",
     "SCHEDULES_CHANNEL",

@@ -31,6 +31,7 @@ from jobs.exceptions import (
     TaskNotRegistered,
 )
 from jobs.failures import capture
+from jobs.scripts import now_ms
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
 
 if TYPE_CHECKING:
@@ -98,10 +99,6 @@ class Runtime:
     mark_running: Callable[[results.Record], Any]  # awaitable writer of RUNNING
     cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
     batcher: CommandBatcher | None = None  # the worker's ordered writes
-
-
-def now_ms() -> int:
-    return int(timezone.now().timestamp() * 1000)
 
 
 def _ms_to_dt(ms: int | None) -> datetime | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from jobs import connections, results
 from jobs.constants import QUEUE_KEY_PREFIX, RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY
-from jobs.scripts import LuaScript
+from jobs.scripts import LuaScript, now_ms
 
 if TYPE_CHECKING:
     import redis
@@ -51,10 +51,6 @@ for i = 1, #KEYS do
 end
 return out
 """)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def from_ms(ms: float) -> datetime:

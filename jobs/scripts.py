@@ -17,12 +17,18 @@ Redis fails before writing anything.
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
     from jobs.wire import AsyncWire, SyncWire
+
+
+def now_ms() -> int:
+    """The scripts' clock: milliseconds since the epoch, as their ARGV carry it."""
+    return time.time_ns() // 1_000_000
 
 
 class LuaScript:
@@ -127,7 +133,7 @@ return {out, earliest}
 # KEYS: queue, result
 # ARGV: id, worker id, result record ('' = stored elsewhere), result ttl ms, now ms
 # Frees memory before it writes, so it succeeds on a full Redis. Indexes the job
-# in `jobs:recent` (by end time, kept as long as results, at most RECENT_MAX).
+# in `jobs:recent` by end time (the heartbeat trims it: TRIM_RECENT).
 # Returns 1 if the lease was still ours, 0 if another worker had taken it over.
 FINISH = LuaScript("""#!lua flags=allow-oom
 local id = ARGV[1]
@@ -137,10 +143,7 @@ redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', 'arq:abort', id)
 redis.call('DEL', 'arq:job:' .. id, lease_key, 'arq:retry:' .. id)
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
-local now = tonumber(ARGV[5])
-redis.call('ZADD', 'jobs:recent', now, id)
-redis.call('ZREMRANGEBYSCORE', 'jobs:recent', '-inf', now - tonumber(ARGV[4]))
-redis.call('ZREMRANGEBYRANK', 'jobs:recent', 0, -100001)
+redis.call('ZADD', 'jobs:recent', ARGV[5], id)
 redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
 if owned then return 1 end
 return 0
@@ -207,6 +210,16 @@ end
 return released
 """)
 
+# KEYS: recent index
+# ARGV: oldest end time to keep (ms), most entries to keep
+# Keeps `jobs:recent` as long as results and at most RECENT_MAX long; every
+# worker's heartbeat runs it, so FINISH stays a plain ZADD.
+TRIM_RECENT = LuaScript("""#!lua flags=allow-oom
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[2]))
+return 1
+""")
+
 # KEYS: result
 # ARGV: id, record, result ttl ms
 # Writes a RUNNING record with new progress and tells live listeners.
@@ -235,4 +248,4 @@ redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
 return 1
 """)
 
-ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW, RECOVER, PROGRESS, CANCEL)
+ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW, RECOVER, TRIM_RECENT, PROGRESS, CANCEL)

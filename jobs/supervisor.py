@@ -132,14 +132,12 @@ class Supervisor:
 
     def recover(self, pid: int) -> int:
         """Make the jobs the dead child held due now (see scripts.RECOVER)."""
-        from jobs.execution import now_ms
-
         keys = [QUEUE_KEY_PREFIX + q for q in self.queues]
         keys += [WAKE_KEY_PREFIX + q for q in self.queues]
         prefix = f"{socket.gethostname()}:{pid}:"
         try:
             wire = connections.sync_wire(self.backend.settings)
-            args = [now_ms(), self.backend.settings.lease_ms, prefix]
+            args = [scripts.now_ms(), self.backend.settings.lease_ms, prefix]
             return int(scripts.RECOVER.call(wire, keys, args))
         except Exception as e:  # Redis away: the leases will lapse by themselves
             logger.warning("could not release the jobs of process %d: %s", pid, e)

@@ -29,7 +29,7 @@ from django.db import close_old_connections
 from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
-from jobs import connections, registry, results, scripts
+from jobs import connections, registry, results, running, scripts
 from jobs.batching import CommandBatcher
 from jobs.conf import redact
 from jobs.constants import (
@@ -37,6 +37,8 @@ from jobs.constants import (
     CANCEL_CHANNEL,
     DONE_CHANNEL_PREFIX,
     QUEUE_KEY_PREFIX,
+    RECENT_KEY,
+    RECENT_MAX,
     WAKE_KEY_PREFIX,
     WORKER_KEY_PREFIX,
     WORKERS_KEY,
@@ -50,10 +52,10 @@ from jobs.execution import (
     Runtime,
     execute,
     failed_record,
-    now_ms,
 )
 from jobs.logs import current_job
 from jobs.metrics import JobMetrics
+from jobs.scripts import now_ms
 from jobs.wire import AsyncWire
 
 if TYPE_CHECKING:
@@ -65,10 +67,10 @@ RETRY_KEY_TTL = 88_400  # seconds, as arq keeps its retry counters
 REDIS_BACKOFF_MAX = 1.0  # seconds between attempts while Redis is away
 WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbeats
 SAFE_POLICIES = ("noeviction",)
-# Seconds a job runs before RUNNING is written (see write_running). Wall time:
-# under load a 1 ms job can take tens of ms to finish, and a shorter delay
-# would write RUNNING for nearly every job of a busy worker.
-RUNNING_AFTER = 0.25
+# While jobs run, claims are this far apart at least: under load each finished
+# job frees a slot, and a claim per job would cost more than the job itself.
+# An idle worker claims the moment it is woken.
+CLAIM_GAP = 0.002  # seconds
 
 
 class Scheduler(Protocol):
@@ -176,7 +178,7 @@ class JobsWorker(Worker):
         self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
         self.slot_freed = asyncio.Event()
         self.uncancellable: set[str] = set()
-        self.running_timers: dict[str, asyncio.TimerHandle] = {}
+        self.running_writer: running.RunningWriter | None = None
         self.metrics = JobMetrics()
         self.stopping = False
         self.started_jobs = 0
@@ -184,6 +186,7 @@ class JobsWorker(Worker):
         self._wait_task: asyncio.Task[Any] | None = None
         self._background: list[asyncio.Task[None]] = []
         self._redis_down_since: float | None = None
+        self._next_claim = 0.0  # time.monotonic() of the earliest next claim
 
     # Lifecycle
 
@@ -192,6 +195,9 @@ class JobsWorker(Worker):
         self.wire = AsyncWire(self.pool.connection_pool)
         self.batcher = CommandBatcher(self.wire)
         self.runtime.batcher = self.batcher
+        store = self.backend.results
+        if isinstance(store, results.RedisResultStore) and store.colocated:
+            self.running_writer = running.RunningWriter(store, self.batcher)
         await self.startup()
         beat = asyncio.create_task(self.heartbeat_loop(), name="jobs-heartbeat")
         self._background.append(beat)
@@ -306,6 +312,8 @@ class JobsWorker(Worker):
     async def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         if self._pool is not None:
+            if self.running_writer is not None:
+                self.running_writer.close()
             await self.batcher.close()
             await self.wire.aclose()
             await self.pool.delete(self.health_check_key)
@@ -328,6 +336,9 @@ class JobsWorker(Worker):
                 self.slot_freed.clear()
                 await self.slot_freed.wait()
                 continue
+            if self.running and (gap := self._next_claim - time.monotonic()) > 0:
+                await asyncio.sleep(gap)  # more slots free up meanwhile
+                continue
             try:
                 claimed, earliest = await self.claim(free)
                 self.redis_back()
@@ -343,6 +354,7 @@ class JobsWorker(Worker):
             await self.wait_for_work(earliest)
 
     async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
+        self._next_claim = time.monotonic() + CLAIM_GAP
         keys = [*self.queue_keys, *self.wake_keys]
         args = [now_ms(), self.settings.lease_ms, count, self.worker_id, RETRY_KEY_TTL]
         rows, earliest = await scripts.CLAIM.acall(self.wire, keys, args)
@@ -438,50 +450,16 @@ class JobsWorker(Worker):
     async def write_running(self, record: results.Record) -> None:
         """Record RUNNING; a full or absent Redis must not stop the job for that.
 
-        On the queue's Redis the write is queued without waiting, and only once
-        the job has run for RUNNING_AFTER: most jobs are done sooner, and a
-        RUNNING nobody could have seen is not worth its write (Celery does not
-        record STARTED at all by default). The batcher keeps order, so it lands
-        before anything the job writes later.
+        On the queue's Redis the record is written by the RunningWriter, only
+        if the job is still running after RUNNING_AFTER (see jobs.running).
         """
-        store = self.backend.results
-        if isinstance(store, results.RedisResultStore) and store.colocated:
-            loop = asyncio.get_running_loop()
-            job_id = record["id"]
-            self.running_timers[job_id] = loop.call_later(
-                RUNNING_AFTER, self._send_running, store, record
-            )
+        if self.running_writer is not None:
+            self.running_writer.add(record)
             return
         try:
-            await store.aset(record)
+            await self.backend.results.aset(record)
         except (RedisError, OSError) as e:
-            self._running_written(record["id"], e)
-
-    def _send_running(
-        self, store: results.RedisResultStore, record: results.Record
-    ) -> None:
-        job_id = record["id"]
-        self.running_timers.pop(job_id, None)
-        key, value = store.raw_key(job_id), results.encode(record)
-        sent = self.batcher.send("SET", key, value, "EX", store.ttl)
-        sent.add_done_callback(lambda f: self._running_written(job_id, f))
-
-    def _skip_running(self, job_id: str) -> None:
-        timer = self.running_timers.pop(job_id, None)
-        if timer is not None:
-            timer.cancel()
-
-    @staticmethod
-    def _running_written(
-        job_id: str, sent: asyncio.Future[Any] | BaseException
-    ) -> None:
-        error = sent if isinstance(sent, BaseException) else None
-        if isinstance(sent, asyncio.Future) and not sent.cancelled():
-            error = sent.exception()
-        if error is not None:
-            logger.warning(
-                "job %s runs, but RUNNING was not recorded: %s", job_id, error
-            )
+            running.written(record["id"], e)
 
     async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
         """Write the outcome, retrying while Redis is away (the lease may lapse)."""
@@ -532,6 +510,10 @@ class JobsWorker(Worker):
                 claimed.id,
             )
 
+    def _skip_running(self, job_id: str) -> None:
+        if self.running_writer is not None:
+            self.running_writer.discard(job_id)
+
     def wake_key_of(self, claimed: Claimed) -> str:
         return str(self.wake_keys[self.queue_keys.index(claimed.queue_key)])
 
@@ -570,6 +552,7 @@ class JobsWorker(Worker):
         await self.register()
         await self.metrics.flush(self.pool)
         await self.record_health()
+        await self.trim_recent()
         # Async tasks use the ORM through Django's one thread-sensitive thread;
         # tidy its connections as a request's end would.
         await sync_to_async(close_old_connections)()
@@ -644,6 +627,11 @@ class JobsWorker(Worker):
                 "lost the lease of job %s (Redis restarted or slow heartbeat)",
                 job_id.decode(),
             )
+
+    async def trim_recent(self) -> None:
+        """Keep the finished-jobs index as long as results, RECENT_MAX at most."""
+        oldest = now_ms() - self.backend.results.ttl * 1000
+        await scripts.TRIM_RECENT.acall(self.wire, [RECENT_KEY], [oldest, RECENT_MAX])
 
     async def register(self) -> None:
         key = WORKER_KEY_PREFIX + self.worker_id

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import pytest
 from django.tasks import task_backends
 
+from jobs import connections, scripts
 from jobs.logs import JobContextFilter
 from jobs.testing import adrain
 from jobs.worker import JobsWorker
@@ -22,6 +24,30 @@ async def test_finished_jobs_are_indexed_by_end_time(r):
     await adrain()
     recent = [m.decode() for m in r.zrange("jobs:recent", 0, -1)]
     assert set(recent) == {ok.id, bad.id}
+
+
+async def test_the_heartbeat_trims_the_index_by_age_and_length(r):
+    kept = await tasks.add.aenqueue(1, 1)
+    await adrain()
+    stale = (time.time() - 86_400 - 60) * 1000  # older than RESULT_TTL (a day)
+    r.zadd("jobs:recent", {"stale-a": stale, "stale-b": stale})
+    worker = JobsWorker(task_backends["default"], handle_signals=False)
+    running = asyncio.create_task(worker.async_run())
+    try:
+        for _ in range(200):  # the first heartbeat comes at once
+            if r.zcard("jobs:recent") == 1:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        worker.stop()
+        await running
+        await worker.close()
+    assert [m.decode() for m in r.zrange("jobs:recent", 0, -1)] == [kept.id]
+    # The length cap keeps the newest entries.
+    r.zadd("jobs:recent", {f"n{i}": 1_000 + i for i in range(5)})
+    wire = connections.sync_wire(task_backends["default"].settings)
+    scripts.TRIM_RECENT.call(wire, ["jobs:recent"], [0, 3])
+    assert [m.decode() for m in r.zrange("jobs:recent", 0, -1)] == ["n3", "n4", kept.id]
 
 
 async def test_counts_and_durations_reach_redis(r):

@@ -8,8 +8,9 @@ import pytest
 from django.tasks import task_backends
 from redis.exceptions import ResponseError
 
-from jobs import connections, scripts
+from jobs import connections, results, scripts
 from jobs.batching import CommandBatcher
+from jobs.running import TICK, RunningWriter
 from jobs.wire import AsyncWire
 
 
@@ -57,3 +58,19 @@ async def test_a_dropped_connection_is_replaced(wire, r):
     r.client_kill_filter(_type="normal", skipme=True)  # kill the wire's connection
     assert await wire.call("SET", "after", 1) in (True, b"OK")
     assert r.get("after") == b"1"
+
+
+async def test_running_is_written_only_for_jobs_still_running_after_the_delay(wire, r):
+    store = task_backends["default"].results
+    writer = RunningWriter(store, CommandBatcher(wire), delay=0.1)
+    for job_id in ("quick", "slow-1", "slow-2"):
+        writer.add({"id": job_id, "status": "RUNNING"})
+    writer.discard("quick")  # finished within the delay
+    await asyncio.sleep(0.05)
+    assert r.get(store.raw_key("slow-1")) is None  # not yet
+    await asyncio.sleep(0.05 + TICK + 0.05)
+    assert r.get(store.raw_key("quick")) is None
+    for job_id in ("slow-1", "slow-2"):
+        assert results.decode(r.get(store.raw_key(job_id)))["status"] == "RUNNING"
+        assert 0 < r.ttl(store.raw_key(job_id)) <= store.ttl
+    assert writer.timer is None and not writer.pending  # nothing left to wake for

@@ -1,0 +1,95 @@
+"""RUNNING records, written only for jobs that run long enough to be seen.
+
+Most jobs finish within milliseconds, and writing RUNNING for each would add a
+write per job on a busy worker (Celery does not record STARTED by default). A
+job's RUNNING record is written once it has run for RUNNING_AFTER seconds of
+wall time. One timer serves every running job: jobs start in order, so their
+deadlines come in order, and a finished job is simply forgotten.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from jobs import results
+
+if TYPE_CHECKING:
+    from jobs.batching import CommandBatcher
+
+logger = logging.getLogger("jobs.worker")
+
+# Wall time, not CPU time: under load a 1 ms job can take tens of ms to finish,
+# and a shorter delay would write RUNNING for nearly every job of a busy worker.
+RUNNING_AFTER = 0.25  # seconds
+# RUNNING may land up to this much later: the timer then wakes at most this
+# often, however many jobs a second start.
+TICK = 0.05  # seconds
+
+
+class RunningWriter:
+    """Write a job's RUNNING record RUNNING_AFTER seconds after it started.
+
+    The batcher keeps order, so RUNNING lands before anything the job writes
+    later (its progress, its result).
+    """
+
+    def __init__(
+        self,
+        store: results.RedisResultStore,
+        batcher: CommandBatcher,
+        delay: float = RUNNING_AFTER,
+    ) -> None:
+        self.store = store
+        self.batcher = batcher
+        self.delay = delay
+        self.pending: dict[str, results.Record] = {}
+        self.deadlines: deque[tuple[float, str]] = deque()
+        self.timer: asyncio.TimerHandle | None = None
+
+    def add(self, record: results.Record) -> None:
+        """Write `record` after the delay, unless discard() comes first."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + self.delay
+        self.pending[record["id"]] = record
+        self.deadlines.append((due, record["id"]))
+        if self.timer is None:
+            self.timer = loop.call_at(due, self._fire, loop)
+
+    def discard(self, job_id: str) -> None:
+        """The job ended: its RUNNING record is no longer worth writing."""
+        self.pending.pop(job_id, None)
+
+    def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.timer = None
+        now = loop.time()
+        while self.deadlines:
+            due, job_id = self.deadlines[0]
+            if due > now:
+                self.timer = loop.call_at(max(due, now + TICK), self._fire, loop)
+                return
+            self.deadlines.popleft()
+            record = self.pending.pop(job_id, None)
+            if record is not None:
+                self._send(job_id, record)
+
+    def _send(self, job_id: str, record: results.Record) -> None:
+        key, value = self.store.raw_key(job_id), results.encode(record)
+        sent = self.batcher.send("SET", key, value, "EX", self.store.ttl)
+        sent.add_done_callback(lambda f: written(job_id, f))
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+def written(job_id: str, sent: asyncio.Future[Any] | BaseException) -> None:
+    """Log (and go on) when RUNNING could not be written: the job runs anyway."""
+    error = sent if isinstance(sent, BaseException) else None
+    if isinstance(sent, asyncio.Future) and not sent.cancelled():
+        error = sent.exception()
+    if error is not None:
+        logger.warning("job %s runs, but RUNNING was not recorded: %s", job_id, error)
