@@ -6,9 +6,10 @@ creates N enabled `Schedule` rows (half cron, half interval) and measures:
 * in this process, with the worker's own code (jobs.scheduler.Scheduler):
   - the cold load a worker does at start-up (`Scheduler.load(None)`: read every
     enabled row, validate it into an Entry, compute its next run, fill the
-    heap), split into its SQL read, its parsing and its heap updates;
+    heap; the parsing caches emptied first, as in a starting worker), split
+    into its SQL read, its parsing and its heap updates;
   - the reconcile every JOBS_SCHEDULES_RECONCILE seconds (the same full read
-    with nothing changed);
+    with nothing changed, and with one row changed by a bulk `update()`);
   - one change: `Schedule.save()` of one row (its queries, the publish after
     the commit) and the worker's reload of that row alone (`load([pk])`);
   - the memory the loaded schedules hold (tracemalloc);
@@ -144,11 +145,22 @@ def in_loop(fn: Callable[..., Any], *args: Any) -> Any:
 # --------------------------------------------------------------------------
 # In-process phases (the worker's code, no worker process)
 # --------------------------------------------------------------------------
+def forget_parsed() -> None:
+    """Empty the caches a worker fills as it parses (cron expressions, their
+    fields, the days they match, call signatures): each rep starts cold."""
+    from jobs import cron, entries
+
+    for cached in (cron.parse, cron.expand_field, cron.month_days):
+        cached.cache_clear()
+    entries.call_problem.cache_clear()
+
+
 def cold_load(reps: int) -> dict[str, Any]:
     """A worker's first read of the database: every row into the heap."""
     samples = []
     for _ in range(reps):
         scheduler = new_scheduler()
+        forget_parsed()
         gc.collect()
         with counted() as out:
             in_loop(scheduler.load, None)
@@ -158,18 +170,20 @@ def cold_load(reps: int) -> dict[str, Any]:
 
 
 def load_parts(reps: int) -> dict[str, Any]:
-    """The cold load's parts: SQL + ORM values(), then validation + next runs."""
+    """The cold load's parts: SQL + ORM conversion (what values() does), then
+    validation + next runs."""
     from django.tasks import task_backends
 
-    from jobs.cronjobs import read_changes, read_rows
+    from jobs.cronjobs import read_changes
 
     alias = task_backends["default"].alias
     reads, changes = [], []
     for _ in range(reps):
         with counted() as out:
-            rows = read_rows(None)
+            rows = read_values()
         out["rows"] = len(rows)
         reads.append(out)
+        forget_parsed()
         with counted() as out:
             found, _ = read_changes(None, {}, alias, datetime.now(UTC))
         out["changes"] = len(found)
@@ -180,6 +194,14 @@ def load_parts(reps: int) -> dict[str, Any]:
         "read_changes": total,
         "parse_seconds": total["seconds"] - read["seconds"],
     }
+
+
+def read_values() -> list[Any]:
+    """Every enabled row: the query, then Django's converters, as a load does."""
+    from jobs.cronjobs import converted, read_rows
+
+    raw, compiler = read_rows(None)
+    return list(converted(compiler, raw))
 
 
 def held_memory() -> dict[str, float]:
@@ -207,6 +229,21 @@ def reconcile(scheduler: Any, reps: int) -> dict[str, Any]:
     for _ in range(reps):
         with counted() as out:
             in_loop(scheduler.load, None)
+        samples.append(out)
+    return median_of(samples)
+
+
+def reconcile_one_changed(scheduler: Any, reps: int) -> dict[str, Any]:
+    """A bulk update() of one row (no message): the reconcile that finds it."""
+    from jobs.models import Schedule
+
+    pk = Schedule.objects.order_by("pk").values_list("pk", flat=True)[0]
+    samples = []
+    for k in range(reps):
+        Schedule.objects.filter(pk=pk).update(args=[-1 - k])
+        with counted() as out:
+            in_loop(scheduler.load, None)
+        out["applied"] = scheduler.jobs[f"db:{pk}"].entry.args == [-1 - k]
         samples.append(out)
     return median_of(samples)
 
@@ -247,6 +284,7 @@ def in_process(n: int, reps: int) -> dict[str, Any]:
     scheduler = new_scheduler()
     in_loop(scheduler.load, None)
     res["reconcile"] = reconcile(scheduler, reps)
+    res["reconcile_one_changed"] = reconcile_one_changed(scheduler, reps)
     res["one_change"] = one_change(scheduler, reps)
     return res
 

@@ -15,6 +15,7 @@ starts with `*`, a day must match both; otherwise either is enough.
 from __future__ import annotations
 
 import bisect
+import calendar
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -44,8 +45,6 @@ _TOKEN = rf"(?:\*|{_VALUE}(?:-{_VALUE})?)(?:/\d+)?"
 FIELD_RE = re.compile(rf"^{_TOKEN}(?:,{_TOKEN})*$")
 SEARCH_YEARS = 50  # the rarest match (Feb 29 on one weekday) recurs within 40
 MINUTE = timedelta(minutes=1)
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,38 +61,74 @@ class CronFields:
     fixed: bool  # minute and hour name a time of day (neither starts with `*`)
 
     def day_matches(self, day: date) -> bool:
-        in_month = day.day in self.days
-        in_week = (day.weekday() + 1) % 7 in self.weekdays
-        return in_month and in_week if self.days_and else in_month or in_week
+        matching = month_days(
+            self.days, self.weekdays, self.days_and, day.year, day.month
+        )
+        return day.day in matching
 
     def next_wall(self, after: datetime) -> datetime | None:
         """Return the first matching minute strictly after naive `after`."""
-        t = after.replace(second=0, microsecond=0) + MINUTE
-        limit = t.year + SEARCH_YEARS
-        while t.year <= limit:
-            if t.month not in self.months:
-                t = self._next_month(t)
-            elif not self.day_matches(t):
-                t = midnight(t) + DAY
-            elif (hour := first_at_least(self.hours, t.hour)) is None:
-                t = midnight(t) + DAY
-            elif hour != t.hour:
-                t = t.replace(hour=hour, minute=0)
-            elif (minute := first_at_least(self.minutes, t.minute)) is None:
-                t = t.replace(minute=0) + HOUR
-            else:
-                return t.replace(minute=minute)
+        t = after + MINUTE  # its seconds are ignored: runs are on whole minutes
+        year, month, day = t.year, t.month, t.day
+        time = self.time_from(t.hour, t.minute)
+        limit = year + SEARCH_YEARS
+        while year <= limit:
+            if month in self.months:
+                days = month_days(self.days, self.weekdays, self.days_and, year, month)
+                index = bisect.bisect_left(days, day)
+                if index < len(days) and days[index] == day:
+                    if time is not None:
+                        return datetime(year, month, day, *time)
+                    index += 1
+                if index < len(days):
+                    return datetime(year, month, days[index], *self.first_time)
+            # Not in this month: on to the first matching day of the next one.
+            following = first_at_least(self.months, month + 1)
+            if following is None:
+                year, following = year + 1, self.months[0]
+            month, day, time = following, 1, self.first_time
         return None
 
-    def _next_month(self, t: datetime) -> datetime:
-        month = first_at_least(self.months, t.month)
-        if month is None:
-            return datetime(t.year + 1, self.months[0], 1)
-        return datetime(t.year, month, 1)
+    @property
+    def first_time(self) -> tuple[int, int]:
+        return self.hours[0], self.minutes[0]
+
+    def time_from(self, hour: int, minute: int) -> tuple[int, int] | None:
+        """The first (hour, minute) at or after this time of day, if any."""
+        found = first_at_least(self.hours, hour)
+        if found is None:
+            return None
+        if found == hour:
+            if (at := first_at_least(self.minutes, minute)) is not None:
+                return hour, at
+            if (found := first_at_least(self.hours, hour + 1)) is None:
+                return None
+        return found, self.minutes[0]
 
 
-def midnight(t: datetime) -> datetime:
-    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+@lru_cache(maxsize=4096)
+def month_days(
+    days: frozenset[int],
+    weekdays: frozenset[int],
+    days_and: bool,
+    year: int,
+    month: int,
+) -> tuple[int, ...]:
+    """The days of a month that match the day fields, in order.
+
+    Keyed on the day fields alone, which thousands of expressions share (`*`,
+    `mon-fri`, `1`...): a walk jumps to the next matching day instead of trying
+    each day of the month in turn.
+    """
+    length = calendar.monthrange(year, month)[1]
+    first = (date(year, month, 1).weekday() + 1) % 7  # its weekday, 0 = Sunday
+    found = []
+    for day in range(1, length + 1):
+        in_month = day in days
+        in_week = (first + day - 1) % 7 in weekdays
+        if (in_month and in_week) if days_and else (in_month or in_week):
+            found.append(day)
+    return tuple(found)
 
 
 def first_at_least(values: tuple[int, ...], value: int) -> int | None:
@@ -197,7 +232,7 @@ def check_field(index: int, field: str) -> None:
 def check_can_fire(parsed: CronFields, expression: str) -> None:
     # Every (month, day) recurs on every weekday within 28 years, so only a day
     # of month that no chosen month has can make an expression never match.
-    if not parsed.days_and and parsed.weekdays:
+    if not parsed.days_and or min(parsed.days) <= 29:  # every month has a 29th
         return
     if any(day <= DAYS_IN_MONTH[m] for m in parsed.months for day in parsed.days):
         return

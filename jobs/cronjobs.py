@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 from arq.cron import CronJob
@@ -25,10 +25,16 @@ from jobs.constants import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
 from jobs.entries import Entry
 from jobs.exceptions import JobsError
 
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import SQLCompiler
+
 logger = logging.getLogger("jobs.scheduler")
 
 TOLERANCE = timedelta(seconds=60)  # a run later than this was missed (policy skip)
 FLUSH_EVERY = 0.5  # seconds between batched writes of last runs to the database
+# A worker reloads a row when any of its first columns differ; its own writes
+# (last run, result id: the last two) do not count, or each run would reload it.
+FINGERPRINT_SIZE = len(entries.ROW_FIELDS) - 2
 
 
 async def _placeholder(ctx: dict[Any, Any]) -> None:
@@ -84,15 +90,28 @@ def read_changes(
     pks: list[int] | None, known: dict[str, tuple[Any, ...]], alias: str, now: datetime
 ) -> tuple[list[Change], set[str]]:
     """Read rows; return the ones that differ from `known`, ready to run, and
-    the keys of every row read."""
-    changes: list[Change] = []
+    the keys of every row read.
+
+    Rows are compared as the database driver returns them, before Django's
+    converters (JSON decoding, time zones...): a reconcile that finds nothing
+    changed costs the query and a comparison a row, and only changed rows are
+    converted and validated.
+    """
+    raw, compiler = read_rows(pks)
+    changed: list[tuple[str, tuple[Any, ...], Any]] = []
     seen: set[str] = set()
-    for row in read_rows(pks):
-        key = f"db:{row['id']}"
+    for row in raw:
+        key = f"db:{row[0]}"
         seen.add(key)
-        fingerprint = tuple(row[name] for name in entries.FINGERPRINT_FIELDS)
+        fingerprint = tuple(row[:FINGERPRINT_SIZE])
         if known.get(key) != fingerprint:
-            changes.append((key, fingerprint, job_of(row, alias, now)))
+            changed.append((key, fingerprint, row))
+    # One row at a time: each row's dict is gone before the next is built.
+    rows = converted(compiler, [row for _, _, row in changed])
+    changes = [
+        (key, fingerprint, job_of(row, alias, now))
+        for (key, fingerprint, _), row in zip(changed, rows, strict=True)
+    ]
     return changes, seen
 
 
@@ -111,16 +130,33 @@ def job_of(row: dict[str, Any], alias: str, now: datetime) -> ScheduleCronJob | 
     return job
 
 
-def read_rows(pks: list[int] | None) -> list[dict[str, Any]]:
+def read_rows(pks: list[int] | None) -> tuple[list[Sequence[Any]], SQLCompiler]:
+    """The enabled rows (all, or these pks) as the database driver returns them,
+    and the compiler whose converters make them Python values (converted())."""
     from django.db import close_old_connections
+    from django.db.models.sql.constants import MULTI
 
     from jobs.models import Schedule
 
     close_old_connections()
-    rows = Schedule.objects.enabled()
+    rows = Schedule.objects.enabled().order_by()  # any order will do: no sort
     if pks is not None:
         rows = rows.filter(pk__in=pks)
-    return list(rows.values(*entries.ROW_FIELDS))
+    # values_list() split in two: the query now, Django's converters later and
+    # only for the rows that changed (it runs the same two steps in one go).
+    compiler = rows.values_list(*entries.ROW_FIELDS).query.get_compiler(rows.db)
+    chunks = compiler.execute_sql(MULTI)
+    return [row for chunk in chunks for row in chunk], compiler
+
+
+def converted(
+    compiler: SQLCompiler, raw: list[Sequence[Any]]
+) -> Iterator[dict[str, Any]]:
+    """Rows from read_rows() as values() gives them: dicts of Python values."""
+    if not raw:
+        return
+    for row in compiler.results_iter(results=[raw], tuple_expected=True):
+        yield dict(zip(entries.ROW_FIELDS, row, strict=True))
 
 
 class StateWriter:

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 ONE_KIND = "Set exactly one of cron, interval or clocked time."
 OVERLAPS = ("allow", "skip")
 MISSED = ("skip", "once", "grace")
+# What a worker reads of a row: the pk first, the columns the worker itself
+# writes last (jobs.cronjobs compares rows without them).
 ROW_FIELDS = (
     "id",
     "name",
@@ -64,9 +66,6 @@ ROW_FIELDS = (
     "last_run_at",
     "last_result_id",
 )
-# A worker reloads a row when any of these differ; its own writes (last run,
-# result id) do not count, or each run would reload its schedule.
-FINGERPRINT_FIELDS = ROW_FIELDS[:-2]
 STATIC_KEYS = frozenset(
     {"task", "schedule", "args", "kwargs", "queue_name", "timezone", "overlap"}
     | {"missed", "grace", "start_time", "expires", "description"}
@@ -206,8 +205,8 @@ def call_problem(func: Any, context: bool, count: int, names: tuple[str, ...]) -
 
 def timing_of(row: Mapping[str, Any]) -> schedules.Timing:
     """The maths of a row, raising ScheduleError when it is invalid."""
-    kinds = [bool(row["cron"]), row["interval"] is not None, row["clocked_time"]]
-    if sum(bool(kind) for kind in kinds) != 1:
+    kinds = bool(row["cron"]) + (row["interval"] is not None)
+    if kinds + (row["clocked_time"] is not None) != 1:
         raise ScheduleError(ONE_KIND)
     zone_ = default_zone()  # naive datetimes from the database are in TIME_ZONE
     zone = schedules.parse_zone(row["timezone"] or zone_)
@@ -240,7 +239,6 @@ def entry_from_row(row: Mapping[str, Any], alias: str) -> Entry | None:
     check_call(task, row["args"], row["kwargs"])
     check_policies(row["overlap"], row["missed"], row["grace"])
     start, expires = window_of(row)
-    since = [db_aware(row["updated_at"]), db_aware(row["last_run_at"])]
     return Entry(
         key=f"db:{row['id']}",
         pk=row["id"],
@@ -252,13 +250,20 @@ def entry_from_row(row: Mapping[str, Any], alias: str) -> Entry | None:
         timing=timing_of(row),
         start=start,
         expires=expires,
-        since=max((s for s in since if s is not None), default=None),
+        since=later(db_aware(row["updated_at"]), db_aware(row["last_run_at"])),
         skip_if_running=row["overlap"] == "skip",
         missed=row["missed"],
         grace=row["grace"],
         once=row["one_off"] or row["clocked_time"] is not None,
         last_result_id=row["last_result_id"] or "",
     )
+
+
+def later(a: datetime | None, b: datetime | None) -> datetime | None:
+    """The later of two instants, either of which may be None."""
+    if a is None or (b is not None and b > a):
+        return b
+    return a
 
 
 def check_policies(overlap: str, missed: str, grace: timedelta | None) -> None:

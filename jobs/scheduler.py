@@ -110,9 +110,22 @@ class Scheduler:
         self.push(job, job.next_run)
 
     def push(self, job: ScheduleCronJob, at: datetime) -> None:
-        self.counter += 1
-        job.seq = self.counter
-        heapq.heappush(self.heap, (at.timestamp(), job.seq, job))
+        self.push_all([(job, at)])
+
+    def push_all(self, timed: list[tuple[ScheduleCronJob, datetime]]) -> None:
+        items = []
+        for job, at in timed:
+            self.counter += 1
+            job.seq = self.counter
+            items.append((at.timestamp(), job.seq, job))
+        if not items:
+            return
+        if len(items) > len(self.heap):  # a load: one heapify beats n pushes
+            self.heap += items
+            heapq.heapify(self.heap)
+        else:
+            for item in items:
+                heapq.heappush(self.heap, item)
         if len(self.heap) > 2 * len(self.jobs) + 1000:
             self.heap = [item for item in self.heap if self.current(item)]
             heapq.heapify(self.heap)
@@ -312,13 +325,15 @@ class Scheduler:
             )
 
     def apply(self, changes: list[Change], gone: set[str]) -> int:
+        timed = []
         for key, fingerprint, job in changes:
             self.fingerprints[key] = fingerprint
             if job is None or job.next_run is None:
                 self.jobs.pop(key, None)
             else:
                 self.jobs[key] = job
-                self.push(job, job.next_run)
+                timed.append((job, job.next_run))
+        self.push_all(timed)
         for key in gone:
             self.remove(key)
         return len(changes) + len(gone)

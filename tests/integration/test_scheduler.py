@@ -13,12 +13,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
+from django.db.models import F
 from django.tasks import default_task_backend
 from django.test import override_settings
 from django.utils import timezone
 
 from jobs import crontab
 from jobs.constants import SCHEDULES_LAST_KEY
+from jobs.cronjobs import converted, read_changes, read_rows
+from jobs.entries import ROW_FIELDS
 from jobs.models import Schedule
 from jobs.scheduler import Scheduler
 from jobs.worker import JobsWorker
@@ -295,6 +298,51 @@ async def test_bulk_update_is_picked_up_by_the_reconcile(r):
         await wait_for(lambda: runs(r, "bulk-b") >= 1)
         await sync_to_async(rows.update)(enabled=False)
         await stops(r, "bulk-b", worker, schedule.pk)
+
+
+def test_rows_read_in_two_steps_are_what_values_gives(r):
+    """The raw read and Django's converters applied afterwards, with and
+    without time zones (dates, durations, JSON, booleans)."""
+    for use_tz in (True, False):
+        with override_settings(USE_TZ=use_tz, TIME_ZONE="Europe/Berlin"):
+            Schedule.objects.all().delete()
+            Schedule.objects.create(
+                **every(90, "interval"), kwargs={"x": [1]}, one_off=True
+            )
+            Schedule.objects.create(
+                name="cron",
+                task="tests.tasks.counted",
+                cron="5 4 * * *",
+                start_time=timezone.now(),
+                last_run_at=timezone.now(),
+                missed="grace",
+                grace=timedelta(minutes=5),
+            )
+            raw, compiler = read_rows(None)
+            found = sorted(converted(compiler, raw), key=lambda row: row["id"])
+            values = Schedule.objects.enabled().order_by("id").values(*ROW_FIELDS)
+            assert found == list(values)
+
+
+def test_only_rows_that_changed_are_converted_and_rebuilt(r):
+    """A reconcile compares raw rows: the worker's own writes (last run, result
+    id, run count) change nothing; a bulk update() of one row rebuilds it alone."""
+    Schedule.objects.bulk_create(
+        Schedule(**every(60 + i, f"row-{i}")) for i in range(5)
+    )
+    now = datetime.now(UTC)
+    changes, seen = read_changes(None, {}, "default", now)
+    assert len(changes) == len(seen) == 5
+    known = {key: fingerprint for key, fingerprint, _ in changes}
+    first = Schedule.objects.order_by("pk")[0]
+    rows = Schedule.objects.filter(pk=first.pk)
+    rows.update(last_run_at=now, last_result_id="x", run_count=F("run_count") + 1)
+    assert read_changes(None, known, "default", now) == ([], seen)
+    rows.update(args=["edited"])
+    changes, _ = read_changes(None, known, "default", now)
+    assert [(key, job.entry.args) for key, _, job in changes] == [
+        (f"db:{first.pk}", ["edited"])
+    ]
 
 
 async def test_queryset_enable_and_disable_tell_running_workers(r):

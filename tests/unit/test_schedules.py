@@ -392,3 +392,45 @@ def test_the_walk_matches_croniter_on_wall_clock_times():
             wall = expected
         checked += 1
     assert checked > 200
+
+
+DAY_FIELDS = ["29", "30", "31", "28-31", "1,15,31", "*/10", "2-30/7", "*", "13", "1"]
+MONTH_FIELDS = ["2", "feb", "2,4", "1-3", "4,6,9,11", "*", "*/5", "jan,dec"]
+WEEKDAY_FIELDS = ["*", "mon", "fri", "0", "7", "1-5", "sat,sun", "*/3", "2-4/2"]
+# Month ends, Feb 28/29 of leap and common years, year ends.
+DAY_STARTS = [
+    "2023-02-28T23:59",
+    "2024-02-28T23:59",
+    "2024-02-29T12:00",
+    "2025-01-31T23:30",
+    "2027-12-31T23:59",
+    "2028-02-27T00:00",
+    "2026-04-30T23:59",
+]
+
+
+def test_the_day_jumps_match_croniter_around_month_ends_and_february_29():
+    """The walk jumps to the next matching day: months of every length, leap
+    years, both day fields (either one when both are restricted, both when one
+    starts with `*`), seconds on the start time."""
+    rng = random.Random(29)
+    checked = 0
+    for _ in range(400):
+        minute = rng.choice(["0", "59", "*/20", "5,35"])
+        hour = rng.choice(["0", "23", "*/6", "9-17/4"])
+        fields = [rng.choice(f) for f in (DAY_FIELDS, MONTH_FIELDS, WEEKDAY_FIELDS)]
+        expression = " ".join([minute, hour, *fields])
+        try:
+            parsed = cron_module.parse(expression)
+        except ScheduleError:  # e.g. `0 0 30 feb *`, refused as never firing
+            continue
+        wall = datetime.fromisoformat(rng.choice(DAY_STARTS))
+        wall += timedelta(seconds=rng.randrange(60))
+        reference = croniter(expression, wall, implement_cron_bug=True)
+        for _ in range(8):
+            expected = reference.get_next(datetime)
+            assert parsed.next_wall(wall) == expected, (expression, wall)
+            assert parsed.day_matches(expected.date())
+            wall = expected
+        checked += 1
+    assert checked > 300
