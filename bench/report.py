@@ -457,10 +457,10 @@ def schedules(doc: Doc, root: Path) -> None:
             "Scheduler.load(None)",
         ],
         [
-            "  of which SQL + ORM values()",
+            "  of which the query and Django's converters",
             ms(get(ip, "cold_load_parts.read_rows.seconds")),
             q("cold_load_parts.read_rows.queries"),
-            "cronjobs.read_rows",
+            "cronjobs.read_rows, cronjobs.converted",
         ],
         [
             "  of which validation + next runs",
@@ -473,6 +473,12 @@ def schedules(doc: Doc, root: Path) -> None:
             ms(get(ip, "reconcile.seconds")),
             q("reconcile.queries"),
             "Scheduler.load(None)",
+        ],
+        [
+            "reconcile, one row changed by a bulk update()",
+            ms(get(ip, "reconcile_one_changed.seconds")),
+            q("reconcile_one_changed.queries"),
+            "Scheduler.load(None): only that row converted",
         ],
         [
             "one change: Schedule.save() in the web process",
@@ -837,6 +843,22 @@ def summary(
     doc.table(["config", "system", "N", "reps", "errors", "exactly-once check"], rows)
 
 
+def memory_floor(doc: Doc, root: Path) -> None:
+    path = root / "memory_floor.txt"
+    if not path.exists():
+        return
+    doc.w(
+        "### A worker's memory floor (memory_floor.py)\n",
+        "Anonymous PSS of fresh processes after each import stage (shared-library "
+        "pages come on top); the last line is django-jobs' worker as "
+        "`manage.py jobs_worker` loads it, before it runs anything.\n",
+        "```",
+        *path.read_text().rstrip().splitlines(),
+        "```",
+        "",
+    )
+
+
 def main() -> None:
     root = Path(sys.argv[1])
     runs, skipped = load_runs(root)
@@ -847,6 +869,7 @@ def main() -> None:
     targets(doc, runs)
     scaling(doc, runs)
     schedules(doc, root)
+    memory_floor(doc, root)
     profile(doc, root)
     detail(doc, runs, cfgs, root)
     print("\n".join(doc.lines))
