@@ -45,7 +45,9 @@ class RunningWriter:
         self.store = store
         self.batcher = batcher
         self.delay = delay
-        self.pending: dict[str, results.Record] = {}
+        # job id -> (deadline, record); a retry of the same job on this worker
+        # gets a new deadline, and the earlier one must not write its record.
+        self.pending: dict[str, tuple[float, results.Record]] = {}
         self.deadlines: deque[tuple[float, str]] = deque()
         self.timer: asyncio.TimerHandle | None = None
 
@@ -53,7 +55,7 @@ class RunningWriter:
         """Write `record` after the delay, unless discard() comes first."""
         loop = asyncio.get_running_loop()
         due = loop.time() + self.delay
-        self.pending[record["id"]] = record
+        self.pending[record["id"]] = (due, record)
         self.deadlines.append((due, record["id"]))
         if self.timer is None:
             self.timer = loop.call_at(due, self._fire, loop)
@@ -71,9 +73,10 @@ class RunningWriter:
                 self.timer = loop.call_at(max(due, now + TICK), self._fire, loop)
                 return
             self.deadlines.popleft()
-            record = self.pending.pop(job_id, None)
-            if record is not None:
-                self._send(job_id, record)
+            entry = self.pending.get(job_id)
+            if entry is not None and entry[0] == due:
+                del self.pending[job_id]
+                self._send(job_id, entry[1])
 
     def _send(self, job_id: str, record: results.Record) -> None:
         key, value = self.store.raw_key(job_id), results.encode(record)

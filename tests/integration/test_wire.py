@@ -67,10 +67,13 @@ async def test_running_is_written_only_for_jobs_still_running_after_the_delay(wi
         writer.add({"id": job_id, "status": "RUNNING"})
     writer.discard("quick")  # finished within the delay
     await asyncio.sleep(0.05)
+    writer.add({"id": "quick", "status": "RUNNING"})  # retried: a new deadline
     assert r.get(store.raw_key("slow-1")) is None  # not yet
-    await asyncio.sleep(0.05 + TICK + 0.05)
-    assert r.get(store.raw_key("quick")) is None
+    await asyncio.sleep(0.07)  # past the first deadlines, before the retry's
+    assert r.get(store.raw_key("quick")) is None  # its first deadline wrote nothing
     for job_id in ("slow-1", "slow-2"):
         assert results.decode(r.get(store.raw_key(job_id)))["status"] == "RUNNING"
         assert 0 < r.ttl(store.raw_key(job_id)) <= store.ttl
+    await asyncio.sleep(0.03 + TICK)  # the retry's own deadline
+    assert results.decode(r.get(store.raw_key("quick")))["status"] == "RUNNING"
     assert writer.timer is None and not writer.pending  # nothing left to wake for
