@@ -26,15 +26,24 @@ A system module provides:
 * ``WAITS = True`` when the producers have ``wait(i)``; a config with
   ``"results": False`` skips the result-wait phase;
 * optionally ``prepare(env)``: one-off set-up before a run (a database);
-* optionally ``worker_main(cfg)`` for systems started through our own launcher.
+* optionally ``worker_main(cfg)`` for systems started through our own launcher;
+* optionally ``BULK_KIND``: a bulk-enqueue API beside ``BATCH_KIND`` (run as
+  the producer phase "bulk");
+* instead of ``make_producer``, ``producer_command(cfg)`` for a producer
+  written in another language (BullMQ, Sidekiq: see native.py), with
+  ``NATIVE_DIR`` and ``THREADS`` (its producer has a "threads" phase).
 
 One ``run`` goes through these phases, always with the same N:
 
-1. batch enqueue of N jobs, no worker running (rate only; queue discarded);
+1. batch enqueue of N jobs, no worker running (rate, producer CPU, Redis
+   cost; queue discarded): asyncio producers keep ``--batch`` (100) calls in
+   flight on one loop; then the bulk API, if any;
 2. with a sync producer: N single enqueues from sync code, no worker running
-   (rate, producer CPU, Redis cost; queue discarded);
+   (rate, producer CPU, Redis cost; queue discarded); then the same N from
+   ``--threads`` (16) threads sharing one producer, for every sync API;
 3. single enqueue of N jobs, one call at a time, no worker running (rate,
-   producer CPU, broker-Redis commands / round trips / bytes / memory per job);
+   producer CPU, broker-Redis commands / round trips / bytes / memory per job;
+   optionally under py-spy, ``--profile-producer``, with the sync phase);
 4. drain: start the workers on that backlog; rate from the first job
    completion to the last (worker start-up excluded, reported separately);
 5. idle: warm workers with nothing to do for ``--idle`` seconds: their CPU and
@@ -80,10 +89,17 @@ from types import ModuleType
 from typing import Any
 
 import jobside
+import native
 import psutil
 import redis
 
 HERE = Path(__file__).resolve().parent
+# py-spy's sampling: 250 Hz keeps its own CPU small on two shared cores.
+# Producers are stopped for each sample (wall time, not their CPU time; one
+# call at a time, the work per enqueue stays the same): with --nonblocking up
+# to 40% of an asyncio producer's stacks come out cut short. The worker is
+# not: stopping it halves its rate, and so changes how its work batches.
+PYSPY_ARGS = ["--rate", "250", "--format", "raw"]
 
 
 # --------------------------------------------------------------------------
@@ -99,6 +115,7 @@ def redis_snapshot(client: redis.Redis) -> dict[str, Any]:
     return {
         "cmds": cmds,
         "reads": int(info.get("total_reads_processed", 0)),
+        "connections": int(info.get("total_connections_received", 0)),
         "net_in": int(info["total_net_input_bytes"]),
         "net_out": int(info["total_net_output_bytes"]),
         "cpu": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
@@ -121,6 +138,7 @@ def redis_delta(
     return {
         "cmds_per_job": total / n,
         "round_trips_per_job": (after["reads"] - before["reads"] - 1) / n,
+        "connections_per_job": (after["connections"] - before["connections"]) / n,
         "net_in_bytes_per_job": (after["net_in"] - before["net_in"]) / n,
         "net_out_bytes_per_job": (after["net_out"] - before["net_out"]) / n,
         "redis_cpu_us_per_job": (after["cpu"] - before["cpu"]) * 1e6 / n,
@@ -274,6 +292,20 @@ def stop_workers(procs: list[subprocess.Popen], grace: float = 15.0) -> dict[str
     return {"sigkilled": killed, "graceful": not killed}
 
 
+def _pyspy() -> str | None:
+    return os.environ.get("BENCH_PYSPY") or shutil.which("py-spy")
+
+
+def pyspy_command(out: Path | None, cmd: list[str]) -> list[str]:
+    """`cmd` run under py-spy, its samples written to `out` (collapsed stacks,
+    as profiled() writes them); `cmd` itself without `out` or py-spy."""
+    pyspy = _pyspy()
+    if out is None or not pyspy:
+        return cmd
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return [pyspy, "record", *PYSPY_ARGS, "--output", str(out), "--", *cmd]
+
+
 @contextlib.contextmanager
 def profiled(roots: list[psutil.Process], out: Path | None) -> Iterator[None]:
     """py-spy (BENCH_PYSPY or on PATH) samples the worker tree while inside.
@@ -281,13 +313,13 @@ def profiled(roots: list[psutil.Process], out: Path | None) -> Iterator[None]:
     Writes `out` (collapsed stacks: "frame;frame;... count" per line) when the
     block ends; does nothing when `out` is None or py-spy is missing.
     """
-    pyspy = os.environ.get("BENCH_PYSPY") or shutil.which("py-spy")
+    pyspy = _pyspy()
     if out is None or not pyspy or not roots:
         yield
         return
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [pyspy, "record", "--pid", str(roots[0].pid), "--subprocesses"]
-    cmd += ["--rate", "250", "--format", "raw", "--output", str(out), "--nonblocking"]
+    cmd += [*PYSPY_ARGS, "--nonblocking", "--output", str(out)]
     with open(out.with_suffix(".log"), "wb") as log:
         spy = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(0.5)  # attached before the load starts
@@ -347,12 +379,17 @@ def _waits(samples: list[tuple[float, float, float]], asked: int) -> dict[str, A
     }
 
 
+def _gaps(args: argparse.Namespace, n: int) -> list[float]:
+    """Seconds between `n` Poisson arrivals (the same for every system)."""
+    rng = random.Random(args.seed)
+    return [rng.expovariate(1000.0 / args.lat_gap_ms) for _ in range(n)]
+
+
 def _arrivals(args: argparse.Namespace, n: int) -> Iterator[float]:
     """Poisson arrival times (monotonic) for `n` jobs, from now."""
-    rng = random.Random(args.seed)
     t_next = time.monotonic()
-    for _ in range(n):
-        t_next += rng.expovariate(1000.0 / args.lat_gap_ms)
+    for gap in _gaps(args, n):
+        t_next += gap
         yield t_next
 
 
@@ -362,6 +399,36 @@ def _timed(fn: Any) -> dict[str, float]:
     fn()
     t1 = time.monotonic()
     return {"t_first": t0, "t_last": t1, "cpu_s": time.process_time() - cpu0}
+
+
+def _threaded(prod: Any, n: int, threads: int) -> dict[str, Any]:
+    """`n` single() calls shared by `threads` threads on one producer object,
+    as a threaded web server's views share a module-level task."""
+    shares = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+    gate = threading.Barrier(threads + 1)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        gate.wait()
+        try:
+            for _ in range(k):
+                prod.single()
+        except Exception as exc:  # re-raised below, in the producer's thread
+            errors.append(exc)
+
+    pool = [threading.Thread(target=work, args=(k,)) for k in shares]
+    for t in pool:
+        t.start()
+
+    def release_and_join() -> None:
+        gate.wait()
+        for t in pool:
+            t.join()
+
+    out: dict[str, Any] = {**_timed(release_and_join), "threads": threads}
+    if errors:
+        raise errors[0]
+    return out
 
 
 def _sync_produce(
@@ -374,6 +441,8 @@ def _sync_produce(
         if phase == "batch":
             sizes = [min(args.batch, n - i) for i in range(0, n, args.batch)]
             return _timed(lambda: [prod.batch(k) for k in sizes])
+        if phase == "threads":
+            return _threaded(prod, n, args.threads)
         if phase == "lat":
             enq: dict[int, float] = {}
             for i, at in enumerate(_arrivals(args, n)):
@@ -494,12 +563,20 @@ def _run_producer(
     env: dict[str, str],
     log: Path,
     api: str = "native",
+    profile: Path | None = None,
 ) -> dict[str, Any]:
+    """One producer phase in its own process; `profile`: under py-spy, there."""
+    if hasattr(mod, "producer_command"):  # Node, Ruby: see native.py
+        opts = {"n": n, "batch": args.batch, "threads": args.threads}
+        opts.update(timeout=args.phase_timeout, gaps=_gaps(args, n))
+        out = native.run_producer(mod, _cfg(mod, args.config), phase, opts, env, log)
+        return _collect_latency(out["enq"], args.lat_timeout) if phase == "lat" else out
     script = HERE / f"{mod.__name__}.py"
     cmd = [sys.executable, str(script), "produce", "--config", args.config]
     cmd += ["--phase", phase, "--n", str(n), "--batch", str(args.batch), "--api", api]
     cmd += ["--lat-gap-ms", str(args.lat_gap_ms), "--seed", str(args.seed)]
-    cmd += ["--lat-timeout", str(args.lat_timeout)]
+    cmd += ["--lat-timeout", str(args.lat_timeout), "--threads", str(args.threads)]
+    cmd = pyspy_command(profile, cmd)
     with open(log, "ab") as lf:
         lf.write(f"\n=== producer {phase} ({api}) n={n}\n".encode())
         lf.flush()
@@ -528,6 +605,20 @@ def _brpop_time(h: redis.Redis, key: str, timeout: float) -> float | None:
         if got:
             return float(got[1])
     return None
+
+
+def _threads_api(mod: ModuleType) -> str | None:
+    """The API whose enqueue runs from threads: django-jobs' sync one, a sync
+    library's only one, a native producer's when it says so (THREADS)."""
+    if hasattr(mod, "producer_command"):
+        return "native" if getattr(mod, "THREADS", False) else None
+    if hasattr(mod, "make_sync_producer"):
+        return "sync"
+    return None if inspect.iscoroutinefunction(mod.make_producer) else "native"
+
+
+def _sibling(path: Path | None, tag: str) -> Path | None:
+    return None if path is None else path.with_name(path.stem + tag + path.suffix)
 
 
 def _cfg(mod: ModuleType, name: str) -> dict[str, Any]:
@@ -568,8 +659,22 @@ class Run:
             "errors": [],
         }
 
-    def produce(self, phase: str, n: int, api: str = "native") -> dict[str, Any]:
-        return _run_producer(self.mod, self.args, phase, n, self.env, self.log, api)
+    def produce(
+        self, phase: str, n: int, api: str = "native", profile: Path | None = None
+    ) -> dict[str, Any]:
+        args, env, log = self.args, self.env, self.log
+        return _run_producer(self.mod, args, phase, n, env, log, api, profile)
+
+    def costed(
+        self, phase: str, api: str = "native", profile: Path | None = None
+    ) -> dict[str, Any]:
+        """An enqueue phase of N jobs, workers down: rate, producer CPU and the
+        broker Redis's cost per job."""
+        s0 = redis_snapshot(self.lib)
+        out = self.produce(phase, self.n, api, profile)
+        s1 = redis_snapshot(self.lib)
+        extra = {"threads": out["threads"]} if "threads" in out else {}
+        return {**_rate(out, self.n), **extra, "redis": redis_delta(s0, s1, self.n)}
 
     def main(self) -> dict[str, Any]:
         self.lib.flushall()
@@ -587,23 +692,32 @@ class Run:
         return self.res
 
     def enqueue_phases(self) -> None:
-        n, res = self.n, self.res
-        # 1. batch enqueue (workers down)
-        if self.mod.BATCH_KIND:
-            res["enqueue_batch"] = _rate(self.produce("batch", n), n)
+        res, mod = self.res, self.mod
+        asked = self.args.profile_producer
+        profile = Path(asked) if asked else None
+        # 1. batch enqueue (workers down): for asyncio producers, 100 calls in
+        # flight at once on one loop; for the others, their batch API
+        if mod.BATCH_KIND:
+            res["enqueue_batch"] = self.costed("batch")
+            self.lib.flushall()
+        # 1b. a bulk API beside it (BullMQ addBulk, Sidekiq push_bulk)
+        if getattr(mod, "BULK_KIND", None):
+            res["enqueue_bulk"] = {**self.costed("bulk"), "kind": mod.BULK_KIND}
             self.lib.flushall()
         # 2. single enqueue from sync code, when the library also has that API
-        if hasattr(self.mod, "make_sync_producer"):
-            s0 = redis_snapshot(self.lib)
-            out = self.produce("single", n, api="sync")
-            s1 = redis_snapshot(self.lib)
-            res["enqueue_sync"] = {**_rate(out, n), "redis": redis_delta(s0, s1, n)}
+        if hasattr(mod, "make_sync_producer"):
+            sync_profile = _sibling(profile, "-sync")
+            res["enqueue_sync"] = self.costed("single", "sync", sync_profile)
+            self.lib.flushall()
+        # 2b. sync enqueue from --threads threads sharing one producer
+        threads_api = _threads_api(mod)
+        if threads_api and self.args.threads > 0:
+            res["enqueue_threads"] = self.costed("threads", threads_api)
             self.lib.flushall()
         # 3. single enqueue (workers down): rate + Redis cost of enqueue alone
-        s0 = redis_snapshot(self.lib)
-        out = self.produce("single", n)
-        s1 = redis_snapshot(self.lib)
-        res["enqueue_single"] = {**_rate(out, n), "redis": redis_delta(s0, s1, n)}
+        res["enqueue_single"] = self.costed("single", profile=profile)
+        if profile:
+            res["enqueue_single"]["profile"] = str(profile)
 
     def worker_phases(self) -> None:
         # 4. drain the backlog with freshly started workers
@@ -828,9 +942,18 @@ def _parser(mod: ModuleType, module_name: str) -> argparse.ArgumentParser:
             "--idle", type=float, default=3.0, help="s of idle-cost measurement"
         )
         p.add_argument("--phase-timeout", type=float, default=600.0)
-        p.add_argument("--phase", choices=["single", "batch", "lat", "wait"])
+        p.add_argument(
+            "--phase", choices=["single", "batch", "bulk", "threads", "lat", "wait"]
+        )
         p.add_argument("--api", choices=["native", "sync"], default="native")
         p.add_argument("--profile", help="py-spy output for the e2e phase")
+        p.add_argument(
+            "--profile-producer",
+            help="py-spy output for the single-enqueue phase (and <name>-sync)",
+        )
+        p.add_argument(
+            "--threads", type=int, default=16, help="threads of the threads phase"
+        )
         p.add_argument("--out")
         p.add_argument("--log")
         p.add_argument("--trace-out")

@@ -15,12 +15,28 @@ import re
 import statistics
 import sys
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import profile_phases
 import profile_summary
+import report_peers
+from tables import (
+    JOBS,
+    Agg,
+    Doc,
+    Metric,
+    Runs,
+    agg,
+    col,
+    fmt,
+    get,
+    med,
+    per_config,
+    ratio,
+    ratio_table,
+)
 
 ORDER = [
     "jobs-c100",
@@ -41,8 +57,12 @@ ORDER = [
     "taskiq-stream",
     "taskiq-list",
     "saq-default",
+    "bullmq-c100",
+    "bullmq-c100-roc",
+    "bullmq-default",
+    "sidekiq-c10",
+    "sidekiq-c100",
 ]
-JOBS = "jobs-c100"  # the headline django-jobs configuration
 # The peers of the headline table, as issue 5 names them.
 PEERS = [
     ("celery-prefork-c2-results", "Celery prefork -c2, Redis results"),
@@ -51,43 +71,6 @@ PEERS = [
     ("taskiq-stream", "taskiq stream, no results"),
     ("dramatiq-p2-t8", "Dramatiq 2 procs x 8 threads, no results"),
 ]
-
-Agg = tuple[float, float, float, int]  # median, min, max, repetitions
-Runs = dict[str, list[dict[str, Any]]]
-
-
-# --------------------------------------------------------------------------
-# Reading
-# --------------------------------------------------------------------------
-def get(d: Any, path: str) -> Any:
-    for part in path.split("."):
-        if not isinstance(d, dict) or part not in d:
-            return None
-        d = d[part]
-    return d
-
-
-def agg(runs: list[dict[str, Any]], path: str) -> Agg | None:
-    vals = [v for v in (get(r, path) for r in runs) if isinstance(v, (int, float))]
-    if not vals:
-        return None
-    return statistics.median(vals), min(vals), max(vals), len(vals)
-
-
-def med(runs: Runs, cfg: str, path: str) -> float | None:
-    a = agg(runs.get(cfg, []), path)
-    return None if a is None else a[0]
-
-
-def fmt(a: Agg | None, digits: int = 0, spread: bool = True) -> str:
-    if a is None:
-        return "n/a"
-    mid, lo, hi, k = a
-    f = f"{{:,.{digits}f}}"
-    s = f.format(mid)
-    if spread and k > 1:
-        s += f" [{f.format(lo)}-{f.format(hi)}]"
-    return s
 
 
 def load_runs(root: Path) -> tuple[Runs, dict[str, str]]:
@@ -128,34 +111,6 @@ def read_text(path: Path) -> str:
 # --------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------
-class Doc:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def w(self, *lines: str) -> None:
-        self.lines.extend(lines)
-
-    def table(self, head: list[str], rows: list[list[str]], note: str = "") -> None:
-        if note:
-            self.w(note, "")
-        self.w("| " + " | ".join(head) + " |", "|" + "---|" * len(head))
-        self.w(*("| " + " | ".join(r) + " |" for r in rows))
-        self.w("")
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One row of the headline table."""
-
-    label: str
-    path: str  # in the django-jobs run
-    better: str  # "higher" or "lower"
-    digits: int = 0
-    jobs_cfg: str = JOBS
-    peer_path: str | None = None  # in the peers' runs, when it differs
-    peer_sync_only: bool = False  # peers with a sync enqueue API only
-
-
 HEADLINE = [
     Metric("enqueue, async view path (jobs/s)", "enqueue_single.jobs_per_s", "higher"),
     Metric(
@@ -212,29 +167,10 @@ HEADLINE = [
     Metric("idle worker CPU (%)", "idle.worker_cpu_pct", "lower", 2),
     Metric("idle Redis commands / s", "idle.redis_cmds_per_s", "lower", 1),
 ]
-SYNC_PRODUCERS = ("celery", "dramatiq")  # peers whose enqueue API is plain sync code
-
-
-def ratio(mine: float | None, peer: float | None) -> str:
-    if mine is None or peer is None or peer == 0:
-        return "n/a"
-    return f"{mine / peer:.2f}x"
 
 
 def headline(doc: Doc, runs: Runs, skipped: dict[str, str]) -> None:
-    head = ["metric", "better", f"django-jobs ({JOBS} unless named)"]
-    for _, name in PEERS:
-        head += [name, "ratio"]
-    rows = []
-    for m in HEADLINE:
-        mine = agg(runs.get(m.jobs_cfg, []), m.path)
-        label = m.label if m.jobs_cfg == JOBS else f"{m.label} [{m.jobs_cfg}]"
-        row = [label, m.better, fmt(mine, m.digits)]
-        for cfg, _ in PEERS:
-            peer = peer_value(runs, cfg, m)
-            cell = "n/a (not installed)" if cfg in skipped else fmt(peer, m.digits)
-            row += [cell, ratio(mine and mine[0], peer and peer[0])]
-        rows.append(row)
+    head, rows = ratio_table(runs, skipped, HEADLINE, PEERS)
     doc.w(f"### django-jobs against its peers ({JOBS})\n")
     doc.table(
         head,
@@ -246,19 +182,6 @@ def headline(doc: Doc, runs: Runs, skipped: dict[str, str]) -> None:
         "Dramatiq's only enqueue API is sync, so their async-path figure is that "
         "same blocking call.",
     )
-
-
-def peer_value(runs: Runs, cfg: str, m: Metric) -> Agg | None:
-    rs = runs.get(cfg, [])
-    if not rs:
-        return None
-    if m.peer_sync_only and rs[0]["system"] not in SYNC_PRODUCERS:
-        if m.peer_path and m.peer_path.startswith("enqueue"):
-            return None  # no sync enqueue API
-        if m.peer_path and m.peer_path.startswith("result_wait"):
-            # Celery's get() is its sync API; arq has no sync one.
-            return None
-    return agg(rs, m.peer_path or m.path)
 
 
 # --------------------------------------------------------------------------
@@ -556,34 +479,24 @@ def profile(doc: Doc, root: Path) -> None:
         return
     prof = profile_summary.load(stacks)
     run = json.loads((root / "profile" / f"{JOBS}.json").read_text())
-    doc.w(f"### Where the worker's CPU goes ({JOBS}, end-to-end phase, py-spy)\n")
+    doc.w(f"### Where the time goes ({JOBS}, py-spy)\n")
     doc.w(
-        f"One extra run, not in the tables above (py-spy slows what it samples): "
-        f"end-to-end {_int(get(run, 'e2e.jobs_per_s'))} jobs/s, worker CPU "
-        f"{_int(get(run, 'e2e.worker_cpu_us_per_job'))} µs per job.\n"
+        f"One extra run with N {_int(run.get('n'))}, not in the tables above (py-spy "
+        f"slows what it samples): end-to-end {_int(get(run, 'e2e.jobs_per_s'))} "
+        f"jobs/s, worker CPU {_int(get(run, 'e2e.worker_cpu_us_per_job'))} µs per "
+        "job. By phase (profile_phases.py: the innermost frame naming a phase "
+        "wins; µs = share x the CPU measured in that run):\n"
     )
+    doc.w(*profile_phases.markdown(root))
+    doc.w("#### The worker's samples by code location (profile_summary.py)\n")
     doc.w(*profile_summary.markdown(prof))
 
 
 # --------------------------------------------------------------------------
 # The anchors' tables, all configurations
 # --------------------------------------------------------------------------
-Col = tuple[str, Callable[[list[dict[str, Any]]], str]]
-
-
-def per_config(
-    doc: Doc, runs: Runs, cfgs: list[str], title: str, cols: list[Col], note: str = ""
-) -> None:
-    doc.w(f"### {title}\n")
-    rows = [[c] + [fn(runs[c]) for _, fn in cols] for c in cfgs]
-    doc.table(["config"] + [c[0] for c in cols], rows, note)
-
-
-def col(label: str, path: str, digits: int = 0, spread: bool = True) -> Col:
-    return (label, lambda r: fmt(agg(r, path), digits, spread))
-
-
 def detail(doc: Doc, runs: Runs, cfgs: list[str], root: Path) -> None:
+    report_peers.enqueue_paths(doc, runs, cfgs)
     per_config(
         doc,
         runs,
@@ -866,6 +779,7 @@ def main() -> None:
     doc = Doc()
     summary(doc, runs, skipped, cfgs, root)
     headline(doc, runs, skipped)
+    report_peers.ext_peers(doc, runs, skipped)
     targets(doc, runs)
     scaling(doc, runs)
     schedules(doc, root)
