@@ -3,10 +3,9 @@
 Reads the collapsed stacks py-spy writes (see profile_summary.py for the
 format) and gives every sample to one phase: the innermost frame on its stack
 that names a phase wins, so the job's own INCR (inside `execute`) counts as
-the job, and a JSON encode inside `write_outcome` as the result encode. The
-phases are named by function (and package), not by file, so they survive the
-code moving between modules. µs a job = the phase's share of the samples x
-the CPU a job cost in the same run (psutil, measured by the harness).
+the job, and a JSON encode inside `write_outcome` as the result encode (the
+phases: phases.py). µs a job = the phase's share of the samples x the CPU a
+job cost in the same run (psutil, measured by the harness).
 
 Two corrections for how py-spy samples:
 
@@ -29,168 +28,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profile_summary import frame_name
-
-JOBS = r"^jobs/"  # the package, whatever module inside it
-Marker = tuple[re.Pattern[str], re.Pattern[str]]
-
-
-def mark(funcs: str, path: str = JOBS) -> Marker:
-    return re.compile(funcs), re.compile(path)
-
-
-@dataclass(frozen=True)
-class Phase:
-    name: str
-    covers: str  # what the table says it is
-    markers: tuple[Marker, ...]
-
-    def matches(self, func: str, path: str) -> bool:
-        return any(f.fullmatch(func) and p.search(path) for f, p in self.markers)
-
-
-LOOP = "event loop (uvloop's C code)"
-ASYNCIO = "asyncio, not attributed"
-OTHER = "other"
-CUT = "cut stacks naming no phase"
-
-WORKER = [
-    Phase(
-        "claim",
-        "`JobsWorker.claim`: the CLAIM script through `AsyncWire.call`",
-        (mark(r"JobsWorker\.claim"),),
-    ),
-    Phase(
-        "decode",
-        "`Claimed.decoded` → `JobPayload.decode` (json)",
-        (mark(r"Claimed\.decoded|JobPayload\.decode"),),
-    ),
-    Phase(
-        "job scheduling",
-        "`consume` loop, `start` (create_task), `run_claimed`, `outcome_of`, "
-        "`job_done`, `asyncio.shield`",
-        (
-            mark(r"JobsWorker\.(consume|start|job_done|wait_for_work)"),
-            mark(r"JobsWorker\.(run_claimed|outcome_of)"),
-        ),
-    ),
-    Phase(
-        "execute: build the result",
-        "`execution.start`, `build_result` (JobResult, `timezone.now`)",
-        (mark(r"start|build_result|_restore_history", r"^jobs/(.*/)?execution\.py"),),
-    ),
-    Phase(
-        "execute: RUNNING record",
-        "`results.to_record`, `write_running`, `RunningWriter` (add, timer, discard)",
-        (
-            mark(
-                r"to_record|JobsWorker\.(write_running|_skip_running)|RunningWriter\..*"
-            ),
-        ),
-    ),
-    Phase(
-        "execute: call the task",
-        "`execute`'s own lines, `call_task`, `_call`",
-        (mark(r"execute|call_task|_call", r"^jobs/(.*/)?execution\.py"),),
-    ),
-    Phase(
-        "the job itself (bench)",
-        "`noop` → `jobside.done_async`: an INCR on the harness Redis through "
-        "redis.asyncio, the same job for every system",
-        (mark(r".*", r"(^|/)(bench_tasks|jobside)\.py$"),),
-    ),
-    Phase(
-        "execute: end",
-        "`ended` (finished record), `check_json` of the return value",
-        (mark(r"ended|check_json"),),
-    ),
-    Phase(
-        "signals",
-        "Django's `task_started` / `task_finished`: `Signal.send`",
-        (mark(r"Signal\.send", r"^django/dispatch/"),),
-    ),
-    Phase(
-        "result encode",
-        "`results.encode` (json) of the finished record",
-        (mark(r"encode", r"^jobs/(.*/)?results\.py"),),
-    ),
-    Phase(
-        "finish",
-        "`persist`, `write_outcome`, the FINISH command queued "
-        "(`CommandBatcher.script`/`send`), `JobMetrics.observe`",
-        (
-            mark(r"JobsWorker\.(persist|write_outcome)|run_seconds"),
-            mark(r"CommandBatcher\.(script|send)|LuaScript\.command|JobMetrics\..*"),
-        ),
-    ),
-    Phase(
-        "batcher: pipeline to Redis",
-        "`CommandBatcher._send_all` → `AsyncWire.call_many`: pack, write, read "
-        "the replies, resolve the futures",
-        (mark(r"CommandBatcher\._(send_all|send|pipeline)"),),
-    ),
-    Phase(
-        "background",
-        "heartbeat (leases, registry, metrics), cancel listener, scheduler",
-        (
-            mark(r"JobsWorker\.(heartbeat.*|cancel_listener|sweep_cancels|register)"),
-            mark(r"Scheduler\..*|.*scheduler.*"),
-        ),
-    ),
-]
-
-PRODUCER = [
-    Phase(
-        "bench loop",
-        "the harness's loop and `Producer.single` (the same for every config)",
-        (mark(r".*", r"^(harness|jobs_bench)\.py$|(^|/)harness\.py$"),),
-    ),
-    Phase(
-        "Django's Task.(a)enqueue",
-        "`Task.aenqueue`/`enqueue`, `get_backend`",
-        (mark(r"Task\.(a?enqueue|get_backend)", r"^django/tasks/"),),
-    ),
-    Phase(
-        "prepare: JobResult, id, clock, keys",
-        "`JobsBackend.prepare`'s own lines: `JobResult(...)`, `uuid4`, `timezone.now`",
-        (mark(r"JobsBackend\.prepare"),),
-    ),
-    Phase(
-        "validation",
-        "`validate_task` (cached), `check_json` of args and kwargs",
-        (mark(r"JobsBackend\.(validate_task|_validate)|check_json"),),
-    ),
-    Phase(
-        "payload encode",
-        "`JobPayload.encode` (json)",
-        (mark(r"JobPayload\.encode"),),
-    ),
-    Phase(
-        "READY record",
-        "`results.to_record` + `results.encode` (json), stored by the script",
-        (mark(r"to_record|encode", r"^jobs/(.*/)?results\.py"),),
-    ),
-    Phase(
-        "script call",
-        "`(a)submit`, `translate_redis_errors`, `connections.*_wire`, "
-        "`LuaScript.(a)call`/`command`",
-        (
-            mark(r"JobsBackend\.(a?submit|a?enqueue)|translate_redis_errors\..*"),
-            mark(r"LuaScript\..*"),
-            mark(r".*", r"^jobs/(.*/)?connections\.py"),
-        ),
-    ),
-    Phase(
-        "wire: one round trip",
-        "`AsyncWire.call` / `SyncWire.call`: pack, write, read the reply",
-        (mark(r"(Async|Sync)Wire\..*|pack"),),
-    ),
-    Phase(
-        "signal",
-        "`task_enqueued`: `Signal.send`",
-        (mark(r"Signal\.send", r"^django/dispatch/"),),
-    ),
-]
+from phases import ASYNCIO, CUT, LOOP, OTHER, PRODUCER, WORKER, Phase
+from profile_summary import frame_name, stack_lines, stacks_file
 
 # The loop's entry frames: a sample whose last Python frame is one of these
 # is in uvloop's C code (epoll, socket reads, callbacks, task steps).
@@ -259,7 +98,7 @@ def load(path: Path, phases: list[Phase], scope: str | None = None) -> Breakdown
     samples in the loop's C code and cut stacks count too."""
     bd = Breakdown(phases)
     pending: list[tuple[tuple[str, str], int]] = []
-    for line in path.read_text(errors="replace").splitlines():
+    for line in stack_lines(path):
         stack, _, count = line.rpartition(" ")
         frames = _frames(stack)
         if not frames or not count.isdigit():
@@ -383,8 +222,8 @@ def markdown(root: Path) -> list[str]:
     run = json.loads(run_file.read_text())
     out: list[str] = []
     for part in PARTS:
-        stacks = prof / part.file
-        if not stacks.exists():
+        stacks = stacks_file(prof / part.file)
+        if stacks is None:
             continue
         bd = load(stacks, part.phases, part.scope)
         measured = run.get(part.key) or {}

@@ -9,6 +9,7 @@ Usage: python profile_summary.py results/<run>/profile/jobs-c100.pyspy.txt
 
 from __future__ import annotations
 
+import gzip
 import re
 import sys
 from collections import Counter
@@ -63,9 +64,22 @@ def group_of(path: str) -> str:
     return "other (stdlib, site-packages)"
 
 
+def stacks_file(path: Path) -> Path | None:
+    """`path`, or `path`.gz as docs/benchmark-runs/ keeps it; None: neither."""
+    gz = path.with_name(path.name + ".gz")
+    return path if path.exists() else gz if gz.exists() else None
+
+
+def stack_lines(path: Path) -> list[str]:
+    """The lines of a stacks file, gzipped or not."""
+    if path.suffix == ".gz":
+        return gzip.decompress(path.read_bytes()).decode(errors="replace").splitlines()
+    return path.read_text(errors="replace").splitlines()
+
+
 def load(path: Path) -> Profile:
     prof = Profile()
-    for line in path.read_text(errors="replace").splitlines():
+    for line in stack_lines(path):
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue

@@ -474,8 +474,8 @@ def _msv(v: Any) -> str:
 
 
 def profile(doc: Doc, root: Path) -> None:
-    stacks = root / "profile" / f"{JOBS}.pyspy.txt"
-    if not stacks.exists():
+    stacks = profile_summary.stacks_file(root / "profile" / f"{JOBS}.pyspy.txt")
+    if stacks is None:
         return
     prof = profile_summary.load(stacks)
     run = json.loads((root / "profile" / f"{JOBS}.json").read_text())

@@ -94,8 +94,8 @@ def _concurrent(run: dict[str, Any]) -> bool:
     return "gather" in kind or "Promise.all" in kind
 
 
-def _pick(rs: list[dict[str, Any]], path: str, when: bool, digits: int = 0) -> str:
-    return fmt(agg(rs, path), digits) if when else "n/a"
+def _pick(rs: list[dict[str, Any]], path: str, when: bool, spread: bool = True) -> str:
+    return fmt(agg(rs, path), spread=spread) if when else "n/a"
 
 
 def _enqueue_row(cfg: str, rs: list[dict[str, Any]]) -> list[str]:
@@ -119,7 +119,7 @@ def _enqueue_row(cfg: str, rs: list[dict[str, Any]]) -> list[str]:
         " / ".join(
             [
                 fmt(agg(rs, f"enqueue_single.{cpu}"), spread=False),
-                _pick(rs, f"enqueue_batch.{cpu}", concurrent),
+                _pick(rs, f"enqueue_batch.{cpu}", concurrent, spread=False),
                 fmt(agg(rs, f"{sync_path}.{cpu}"), spread=False),
                 fmt(agg(rs, f"enqueue_threads.{cpu}"), spread=False),
             ]

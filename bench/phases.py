@@ -1,0 +1,173 @@
+"""The phases of a job and of an enqueue, as profile_phases.py counts them.
+
+A phase is named by functions (regexes on py-spy's function names) and the
+package they live in, not by file, so the tables survive code moving between
+modules (`jobs/worker.py` becoming `jobs/worker/...`). When a function moves
+into a phase of its own or is renamed, add it here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+JOBS = r"^jobs/"  # the package, whatever module inside it
+Marker = tuple[re.Pattern[str], re.Pattern[str]]
+
+
+def mark(funcs: str, path: str = JOBS) -> Marker:
+    return re.compile(funcs), re.compile(path)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    covers: str  # what the table says it is
+    markers: tuple[Marker, ...]
+
+    def matches(self, func: str, path: str) -> bool:
+        return any(f.fullmatch(func) and p.search(path) for f, p in self.markers)
+
+
+LOOP = "event loop (uvloop's C code)"
+ASYNCIO = "asyncio, not attributed"
+OTHER = "other"
+CUT = "cut stacks naming no phase"
+
+WORKER = [
+    Phase(
+        "claim",
+        "`JobsWorker.claim`: the CLAIM script through `AsyncWire.call`",
+        (mark(r"JobsWorker\.claim"),),
+    ),
+    Phase(
+        "decode",
+        "`Claimed.decoded` → `JobPayload.decode` (json)",
+        (mark(r"Claimed\.decoded|JobPayload\.decode"),),
+    ),
+    Phase(
+        "job scheduling",
+        "`consume` loop, `start` (create_task), `run_claimed`, `outcome_of`, "
+        "`job_done`, `asyncio.shield`",
+        (
+            mark(r"JobsWorker\.(consume|start|job_done|wait_for_work)"),
+            mark(r"JobsWorker\.(run_claimed|outcome_of)"),
+        ),
+    ),
+    Phase(
+        "execute: build the result",
+        "`execution.start`, `build_result` (JobResult, `timezone.now`)",
+        (mark(r"start|build_result|_restore_history", r"^jobs/(.*/)?execution\.py"),),
+    ),
+    Phase(
+        "execute: RUNNING record",
+        "`results.to_record`, `write_running`, `RunningWriter` (add, timer, discard)",
+        (
+            mark(
+                r"to_record|JobsWorker\.(write_running|_skip_running)|RunningWriter\..*"
+            ),
+        ),
+    ),
+    Phase(
+        "execute: call the task",
+        "`execute`'s own lines, `call_task`, `_call`",
+        (mark(r"execute|call_task|_call", r"^jobs/(.*/)?execution\.py"),),
+    ),
+    Phase(
+        "the job itself (bench)",
+        "`noop` → `jobside.done_async`: an INCR on the harness Redis through "
+        "redis.asyncio, the same job for every system",
+        (mark(r".*", r"(^|/)(bench_tasks|jobside)\.py$"),),
+    ),
+    Phase(
+        "execute: end",
+        "`ended` (finished record), `check_json` of the return value",
+        (mark(r"ended|check_json"),),
+    ),
+    Phase(
+        "signals",
+        "Django's `task_started` / `task_finished`: `Signal.send`",
+        (mark(r"Signal\.send", r"^django/dispatch/"),),
+    ),
+    Phase(
+        "result encode",
+        "`results.encode` (json) of the finished record",
+        (mark(r"encode", r"^jobs/(.*/)?results\.py"),),
+    ),
+    Phase(
+        "finish",
+        "`persist`, `write_outcome`, the FINISH command queued "
+        "(`CommandBatcher.script`/`send`), `JobMetrics.observe`",
+        (
+            mark(r"JobsWorker\.(persist|write_outcome)|run_seconds"),
+            mark(r"CommandBatcher\.(script|send)|LuaScript\.command|JobMetrics\..*"),
+        ),
+    ),
+    Phase(
+        "batcher: pipeline to Redis",
+        "`CommandBatcher._send_all` → `AsyncWire.call_many`: pack, write, read "
+        "the replies, resolve the futures",
+        (mark(r"CommandBatcher\._(send_all|send|pipeline)"),),
+    ),
+    Phase(
+        "background",
+        "heartbeat (leases, registry, metrics), cancel listener, scheduler",
+        (
+            mark(r"JobsWorker\.(heartbeat.*|cancel_listener|sweep_cancels|register)"),
+            mark(r"Scheduler\..*|.*scheduler.*"),
+        ),
+    ),
+]
+
+PRODUCER = [
+    Phase(
+        "bench loop",
+        "the harness's loop and `Producer.single` (the same for every config)",
+        (mark(r".*", r"^(harness|jobs_bench)\.py$|(^|/)harness\.py$"),),
+    ),
+    Phase(
+        "Django's Task.(a)enqueue",
+        "`Task.aenqueue`/`enqueue`, `get_backend`",
+        (mark(r"Task\.(a?enqueue|get_backend)", r"^django/tasks/"),),
+    ),
+    Phase(
+        "prepare: JobResult, id, clock, keys",
+        "`JobsBackend.prepare`'s own lines: `JobResult(...)`, `uuid4`, `timezone.now`",
+        (mark(r"JobsBackend\.prepare"),),
+    ),
+    Phase(
+        "validation",
+        "`validate_task` (cached), `check_json` of args and kwargs",
+        (mark(r"JobsBackend\.(validate_task|_validate)|check_json"),),
+    ),
+    Phase(
+        "payload encode",
+        "`JobPayload.encode` (json)",
+        (mark(r"JobPayload\.encode"),),
+    ),
+    Phase(
+        "READY record",
+        "`results.to_record` + `results.encode` (json), stored by the script",
+        (mark(r"to_record|encode", r"^jobs/(.*/)?results\.py"),),
+    ),
+    Phase(
+        "script call",
+        "`(a)submit`, `translate_redis_errors`, `connections.*_wire`, "
+        "`LuaScript.(a)call`/`command`",
+        (
+            mark(r"JobsBackend\.(a?submit|a?enqueue)|translate_redis_errors\..*"),
+            mark(r"LuaScript\..*"),
+            mark(r".*", r"^jobs/(.*/)?connections\.py"),
+        ),
+    ),
+    Phase(
+        "wire: one round trip",
+        "`AsyncWire.call` / `SyncWire.call`: pack, write, read the reply",
+        (mark(r"(Async|Sync)Wire\..*|pack"),),
+    ),
+    Phase(
+        "signal",
+        "`task_enqueued`: `Signal.send`",
+        (mark(r"Signal\.send", r"^django/dispatch/"),),
+    ),
+]
