@@ -19,7 +19,7 @@ from jobs.exceptions import JobsError
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
-    from jobs.results import Record
+    from jobs.records import Record
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobs import connections, registry, results, scripts, serialization, waiting
+from jobs import (
+    connections,
+    records,
+    registry,
+    results,
+    scripts,
+    serialization,
+    waiting,
+)
 from jobs.conf import JobsOptions, redact
 from jobs.constants import (
     JOB_KEY_PREFIX,
@@ -58,8 +66,8 @@ from jobs.constants import (
     WAKE_KEY_PREFIX,
     WAKE_TOKENS_MAX,
 )
-from jobs.exceptions import PayloadTooLarge, QueueFull, QueueUnavailable
-from jobs.results import Record
+from jobs.exceptions import JobCancelled, PayloadTooLarge, QueueFull, QueueUnavailable
+from jobs.records import Record
 from jobs.task import JobResult, JobsTask
 
 if TYPE_CHECKING:
@@ -133,8 +141,8 @@ class JobsBackend(BaseTaskBackend):
         with translate_redis_errors(self.settings):
             wire = connections.sync_wire(self.settings)
             queued = bool(scripts.ENQUEUE.call(wire, job.keys, job.args))
-            if queued and not self.results.colocated:
-                self.results.set(job.record, only_new=True)
+            if queued:
+                self.results.store_outside(job.record, only_new=True)
         if queued:
             task_enqueued.send(type(self), task_result=job.result)
         return queued
@@ -159,8 +167,8 @@ class JobsBackend(BaseTaskBackend):
         with translate_redis_errors(self.settings):
             wire = connections.async_wire(self.settings)
             queued = bool(await scripts.ENQUEUE.acall(wire, job.keys, job.args))
-            if queued and not self.results.colocated:
-                await self.results.aset(job.record, only_new=True)
+            if queued:
+                await self.results.astore_outside(job.record, only_new=True)
         if queued:
             task_enqueued.send(type(self), task_result=job.result)
         return queued
@@ -224,17 +232,14 @@ class JobsBackend(BaseTaskBackend):
                 f"({self.settings.max_payload}). Pass a reference (a primary key, "
                 "a file path) instead of the data."
             )
-        record = results.to_record(result)
-        colocated = (
-            isinstance(self.results, results.RedisResultStore)
-            and self.results.colocated
-        )
+        record = result.to_record()
+        result_key, encoded = self.results.script_args(record)
         keys = [
             JOB_KEY_PREFIX + result.id,
             QUEUE_KEY_PREFIX + task.queue_name,
             WAKE_KEY_PREFIX + task.queue_name,
             UNIQUE_KEY_PREFIX + result.id,
-            self.results.raw_key(result.id) if colocated else "",  # type: ignore[attr-defined]
+            result_key,
         ]
         ttl_ms = due_ms - now_ms + int(self.settings.expires * 1000)
         argv = [
@@ -243,8 +248,8 @@ class JobsBackend(BaseTaskBackend):
             repr(round(score, 3)),
             ttl_ms,
             UNIQUE_TTL * 1000 if job_id else "",
-            results.encode(record) if colocated else "",
-            self.settings.result_ttl * 1000,
+            encoded,
+            self.results.ttl_ms,
             WAKE_TOKENS_MAX,
         ]
         return Prepared(result=result, keys=keys, args=argv, record=record)
@@ -293,7 +298,7 @@ class JobsBackend(BaseTaskBackend):
     def result_from(self, record: Record | None, result_id: str) -> JobResult:
         if record is None or record.get("backend") != self.alias:
             raise TaskResultDoesNotExist(result_id)
-        return results.from_record(record, registry.get(record["task"]))
+        return JobResult.from_record(record, registry.get(record["task"]))
 
     def wait_for_result(self, result_id: str, timeout: float | None) -> JobResult:
         """Block until the result is finished; see JobResult.get()."""
@@ -320,12 +325,13 @@ class JobsBackend(BaseTaskBackend):
         record = self.results.get(result_id) if RESULT_ID.match(result_id) else None
         if record is None:
             return Cancel.NOTHING
-        keys, args = self._cancel_args(record)
+        cancelled = cancelled_record(record)
+        keys, args = self._cancel_args(cancelled)
         with translate_redis_errors(self.settings):
             wire = connections.sync_wire(self.settings)
             outcome = Cancel(int(scripts.CANCEL.call(wire, keys, args)))
-            if outcome is Cancel.DEQUEUED and not self.results.colocated:
-                self.results.set(cancelled_record(record))
+            if outcome is Cancel.DEQUEUED:
+                self.results.store_outside(cancelled)
         return outcome
 
     async def acancel(self, result_id: str) -> bool:
@@ -338,23 +344,20 @@ class JobsBackend(BaseTaskBackend):
         record = await self.results.aget(result_id) if ok else None
         if record is None:
             return Cancel.NOTHING
-        keys, args = self._cancel_args(record)
+        cancelled = cancelled_record(record)
+        keys, args = self._cancel_args(cancelled)
         with translate_redis_errors(self.settings):
             wire = connections.async_wire(self.settings)
             outcome = Cancel(int(await scripts.CANCEL.acall(wire, keys, args)))
-            if outcome is Cancel.DEQUEUED and not self.results.colocated:
-                await self.results.aset(cancelled_record(record))
+            if outcome is Cancel.DEQUEUED:
+                await self.results.astore_outside(cancelled)
         return outcome
 
-    def _cancel_args(self, record: Record) -> tuple[list[str], list[Any]]:
-        colocated = isinstance(self.results, results.RedisResultStore) and (
-            self.results.colocated
-        )
-        result_key = self.results.raw_key(record["id"]) if colocated else ""  # type: ignore[attr-defined]
-        encoded = results.encode(cancelled_record(record)) if colocated else ""
-        keys = [QUEUE_KEY_PREFIX + record.get("queue", "default"), result_key]
+    def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
+        result_key, encoded = self.results.script_args(cancelled)
+        keys = [QUEUE_KEY_PREFIX + cancelled.get("queue", "default"), result_key]
         now_ms = int(timezone.now().timestamp() * 1000)
-        return keys, [record["id"], now_ms, encoded, self.settings.result_ttl * 1000]
+        return keys, [cancelled["id"], now_ms, encoded, self.results.ttl_ms]
 
     # Checks
 
@@ -366,24 +369,8 @@ class JobsBackend(BaseTaskBackend):
 
 def cancelled_record(record: Record) -> Record:
     """The record of a job cancelled before it ran."""
-    from jobs.exceptions import JobCancelled
-    from jobs.failures import capture
-
-    error = capture(JobCancelled("The job was cancelled before it ran."))
-    now = timezone.now().isoformat()
-    return {
-        **record,
-        "status": str(TaskResultStatus.FAILED),
-        "finished_at": now,
-        "errors": [
-            *record.get("errors", []),
-            {
-                "exception_class_path": error.exception_class_path,
-                "traceback": error.traceback,
-                "message": error.message,
-            },
-        ],
-    }
+    error = JobCancelled("The job was cancelled before it ran.")
+    return records.failed(record, error, at=timezone.now().isoformat())
 
 
 class translate_redis_errors:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from django.contrib.admin import AdminSite
 
-    from jobs.results import Record
+    from jobs.records import Record
 
 NAMESPACE = "jobs_dashboard"
 QUEUED_SHOWN = 50  # queued jobs listed, soonest due first
@@ -84,8 +84,8 @@ def job_row(record: Record, **extra: Any) -> dict[str, Any]:
     error = errors[-1] if errors else None
     progress = record.get("progress") or None
     percent = None
-    if progress and progress.get("total"):
-        percent = min(100, round(100 * progress["done"] / progress["total"]))
+    if progress and (total := progress.get("total")):
+        percent = min(100, round(100 * progress["done"] / total))
     return {
         "id": record["id"],
         "task": record.get("task", ""),
@@ -97,7 +97,7 @@ def job_row(record: Record, **extra: Any) -> dict[str, Any]:
         "duration_text": seconds_text(monitor.duration(record)),
         "attempts": len(record.get("worker_ids") or []),
         "error": error,
-        "error_class": (error or {}).get("exception_class_path", "").rsplit(".")[-1],
+        "error_class": error["exception_class_path"].rsplit(".")[-1] if error else "",
         "progress": progress,
         "percent": percent,
         "cancellable": record.get("status") in ("READY", "RUNNING"),

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from django.tasks.exceptions import TaskResultDoesNotExist
 
-from jobs import connections, results
+from jobs import connections
 from jobs.constants import DONE_CHANNEL_PREFIX
 from jobs.exceptions import ResultTimeout
+from jobs.records import FINISHED, Record, decode
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
 
-FINISHED = frozenset({"SUCCESSFUL", "FAILED"})
 RECHECK = 5.0  # seconds between safety re-reads while waiting
 
 
@@ -30,17 +30,17 @@ def _remaining(deadline: float | None) -> float:
     return min(RECHECK, deadline - time.monotonic())
 
 
-def _from_message(message: dict[str, Any] | None) -> results.Record | None:
+def _from_message(message: dict[str, Any] | None) -> Record | None:
     if message is None or message.get("type") != "message" or not message["data"]:
         return None
-    return results.decode(message["data"])
+    return decode(message["data"])
 
 
 def _timed_out(result_id: str, timeout: float | None) -> ResultTimeout:
     return ResultTimeout(f"Task {result_id} did not finish within {timeout} s.")
 
 
-def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> results.Record:
+def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> Record:
     """Block until the job is finished; return its record."""
     deadline = None if timeout is None else time.monotonic() + timeout
     pubsub = connections.sync_client(backend.settings).pubsub()  # type: ignore[no-untyped-call]
@@ -62,9 +62,7 @@ def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> results
     return record
 
 
-async def await_(
-    backend: JobsBackend, result_id: str, timeout: float | None
-) -> results.Record:
+async def await_(backend: JobsBackend, result_id: str, timeout: float | None) -> Record:
     """See wait()."""
     deadline = None if timeout is None else time.monotonic() + timeout
     pubsub = connections.async_client(backend.settings).pubsub()

@@ -29,7 +29,7 @@ from django.db import close_old_connections
 from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
-from jobs import connections, registry, results, running, scripts
+from jobs import connections, registry, running, scripts
 from jobs.batching import CommandBatcher
 from jobs.conf import redact
 from jobs.constants import (
@@ -55,6 +55,7 @@ from jobs.execution import (
 )
 from jobs.logs import current_job
 from jobs.metrics import JobMetrics
+from jobs.records import Record
 from jobs.scripts import now_ms
 from jobs.wire import AsyncWire
 
@@ -195,9 +196,7 @@ class JobsWorker(Worker):
         self.wire = AsyncWire(self.pool.connection_pool)
         self.batcher = CommandBatcher(self.wire)
         self.runtime.batcher = self.batcher
-        store = self.backend.results
-        if isinstance(store, results.RedisResultStore) and store.colocated:
-            self.running_writer = running.RunningWriter(store, self.batcher)
+        self.running_writer = running.RunningWriter(self.backend.results, self.batcher)
         await self.startup()
         beat = asyncio.create_task(self.heartbeat_loop(), name="jobs-heartbeat")
         self._background.append(beat)
@@ -447,23 +446,15 @@ class JobsWorker(Worker):
             previous = None
         return Outcome(failed_record(self.runtime, claimed, error, previous))
 
-    async def write_running(self, record: results.Record) -> None:
-        """Record RUNNING; a full or absent Redis must not stop the job for that.
-
-        On the queue's Redis the record is written by the RunningWriter, only
-        if the job is still running after RUNNING_AFTER (see jobs.running).
-        """
-        if self.running_writer is not None:
-            self.running_writer.add(record)
-            return
-        try:
-            await self.backend.results.aset(record)
-        except (RedisError, OSError) as e:
-            running.written(record["id"], e)
+    async def write_running(self, record: Record) -> None:
+        """Record RUNNING, only if the job is still running after RUNNING_AFTER
+        (see jobs.running); a full or absent Redis does not stop the job."""
+        assert self.running_writer is not None
+        self.running_writer.add(record)
 
     async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
         """Write the outcome, retrying while Redis is away (the lease may lapse)."""
-        self._skip_running(claimed.id)
+        await self._skip_running(claimed.id)
         while True:
             try:
                 await self.write_outcome(claimed, outcome)
@@ -488,12 +479,9 @@ class JobsWorker(Worker):
 
     async def write_outcome(self, claimed: Claimed, outcome: Outcome) -> None:
         store = self.backend.results
-        colocated = isinstance(store, results.RedisResultStore) and store.colocated
-        record = results.encode(outcome.record) if colocated else b""
-        result_key = store.raw_key(claimed.id) if colocated else ""  # type: ignore[attr-defined]
-        if not colocated:
-            await store.aset(outcome.record)
-        ttl_ms = store.ttl * 1000
+        await store.astore_outside(outcome.record)
+        result_key, record = store.script_args(outcome.record)
+        ttl_ms = store.ttl_ms
         if outcome.retry_at_ms is not None:
             keys = [claimed.queue_key, self.wake_key_of(claimed), result_key]
             args = [claimed.id, outcome.retry_at_ms, record, ttl_ms, ""]
@@ -510,16 +498,19 @@ class JobsWorker(Worker):
                 claimed.id,
             )
 
-    def _skip_running(self, job_id: str) -> None:
+    async def _skip_running(self, job_id: str) -> None:
+        """Drop the job's RUNNING record unless written; wait if being written."""
         if self.running_writer is not None:
-            self.running_writer.discard(job_id)
+            writing = self.running_writer.discard(job_id)
+            if writing is not None:
+                await asyncio.wait([writing])
 
     def wake_key_of(self, claimed: Claimed) -> str:
         return str(self.wake_keys[self.queue_keys.index(claimed.queue_key)])
 
     async def hand_back(self, claimed: Claimed) -> None:
         """Requeue a job cut short by shutdown; it does not count as an attempt."""
-        self._skip_running(claimed.id)
+        await self._skip_running(claimed.id)
         try:
             keys = [claimed.queue_key, self.wake_key_of(claimed), ""]
             args = [claimed.id, now_ms(), "", 0, "release"]

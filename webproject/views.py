@@ -18,7 +18,7 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import EnqueueError, JobResult, TaskNotRegistered, connections, results
+from jobs import EnqueueError, JobResult, TaskNotRegistered, connections, records
 from jobs.backend import JobsBackend
 from jobs.constants import DONE_CHANNEL_PREFIX, PROGRESS_CHANNEL_PREFIX
 from webproject import tasks
@@ -254,7 +254,7 @@ async def _relay(message: dict[str, Any], watching: set[str]) -> str:
         # in another cache than the queue's Redis.
         watching.discard(result_id)
         return _sse("done", describe(await backend.aget_result(result_id)))
-    record = results.decode(message["data"])
+    record = records.decode(message["data"])
     return _sse("progress", describe(backend.result_from(record, result_id)))
 
 
