@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.tasks.exceptions import InvalidTask
 
-from jobs import registry
-from jobs.backend import Cancel
+from jobs import dashboard_schedules, registry
+from jobs.backend import RESULT_ID, Cancel
 from jobs.exceptions import JobsError
 
 if TYPE_CHECKING:
@@ -38,8 +38,6 @@ def is_coroutine_task(path: str) -> bool:
 
 
 def record_of(backend: JobsBackend, job_id: str) -> Record | None:
-    from jobs.backend import RESULT_ID
-
     if not RESULT_ID.match(job_id):
         return None
     record = backend.results.get(job_id)
@@ -96,7 +94,6 @@ def retry(backend: JobsBackend, job_id: str) -> Outcome:
 
 def run_schedule(key: str) -> Outcome:
     """Run the schedule `key` ("db:<pk>" or "settings:<name>") now."""
-    from jobs import dashboard_schedules
 
     try:
         name, job_id = dashboard_schedules.run_now(key)

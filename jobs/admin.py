@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 
 from jobs import registry
+from jobs.entries import db_aware
 from jobs.exceptions import JobsError, ScheduleError
 from jobs.models import Schedule
 from jobs.schedules import parse_zone
@@ -145,7 +146,6 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def last_run(self, obj: Schedule) -> str:
         if obj.last_run_at is None:
             return "-"
-        from jobs.entries import db_aware
 
         last = db_aware(obj.last_run_at)
         assert last is not None

@@ -57,6 +57,7 @@ from jobs import (
     serialization,
     waiting,
 )
+from jobs.checks import check_backend
 from jobs.conf import JobsOptions, redact
 from jobs.constants import (
     JOB_KEY_PREFIX,
@@ -362,8 +363,6 @@ class JobsBackend(BaseTaskBackend):
     # Checks
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        from jobs.checks import check_backend
-
         return list(check_backend(self))
 
 

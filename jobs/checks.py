@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from django.core import checks
 
+from jobs.results import uses_json
+
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
 
@@ -20,8 +22,6 @@ JSON_SERIALIZER = "jobs.serialization.CacheSerializer"
 def check_backend(backend: JobsBackend) -> Iterator[checks.CheckMessage]:
     """Yield the configuration errors of one backend (called by its check())."""
     from django.conf import settings
-
-    from jobs.results import uses_json
 
     where = f"TASKS[{backend.alias!r}]"
     if backend.config_error is not None:

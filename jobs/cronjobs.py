@@ -9,21 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import redis
 from arq.cron import CronJob
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections, transaction
+from django.db.models import F
+from django.db.models.sql.constants import MULTI
 from django.tasks.exceptions import InvalidTask
-from redis.exceptions import RedisError
 
-from jobs import conf, entries
-from jobs.constants import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
+from jobs import entries
 from jobs.entries import Entry
 from jobs.exceptions import JobsError
+from jobs.models import Schedule, to_db
 
 if TYPE_CHECKING:
     from django.db.models.sql.compiler import SQLCompiler
@@ -133,11 +134,6 @@ def job_of(row: dict[str, Any], alias: str, now: datetime) -> ScheduleCronJob | 
 def read_rows(pks: list[int] | None) -> tuple[list[Sequence[Any]], SQLCompiler]:
     """The enabled rows (all, or these pks) as the database driver returns them,
     and the compiler whose converters make them Python values (converted())."""
-    from django.db import close_old_connections
-    from django.db.models.sql.constants import MULTI
-
-    from jobs.models import Schedule
-
     close_old_connections()
     rows = Schedule.objects.enabled().order_by()  # any order will do: no sort
     if pks is not None:
@@ -187,11 +183,6 @@ class StateWriter:
 
 
 def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
-    from django.db import transaction
-    from django.db.models import F
-
-    from jobs.models import Schedule, to_db
-
     with transaction.atomic():
         for pk, (tick, job_id, count, disable) in batch.items():
             changes: dict[str, Any] = {
@@ -202,44 +193,3 @@ def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
             if disable:
                 changes["enabled"] = False
             Schedule.objects.filter(pk=pk).update(**changes)
-
-
-def _schedule_redises() -> Iterator[redis.Redis]:
-    """One client per Redis server a JobsBackend uses (schedules are global)."""
-    from django.tasks import task_backends
-
-    from jobs import connections
-    from jobs.backend import JobsBackend
-
-    done: set[str] = set()
-    for backend in task_backends.all():
-        if not isinstance(backend, JobsBackend) or backend.config_error is not None:
-            continue
-        if backend.settings.redis_url not in done:
-            done.add(backend.settings.redis_url)
-            yield connections.sync_client(backend.settings)
-
-
-def publish_change(pks: Iterable[int] | None) -> None:
-    """Tell running workers these schedules changed (None: all of them)."""
-    message = "*" if pks is None else ",".join(str(pk) for pk in pks)
-    for client in _schedule_redises():
-        try:
-            client.publish(SCHEDULES_CHANNEL, message)
-        except RedisError as e:
-            logger.warning(
-                "schedules changed but workers were not told (%s); they will notice "
-                "within %s s",
-                e,
-                conf.jobs_settings.SCHEDULES_RECONCILE,
-            )
-
-
-def forget_last_runs(pks: Iterable[int]) -> None:
-    """Drop deleted schedules' last job ids, kept in Redis for missed runs."""
-    keys = [f"db:{pk}" for pk in pks]
-    for client in _schedule_redises():
-        try:
-            client.hdel(SCHEDULES_LAST_KEY, *keys)
-        except RedisError as e:  # a few stale bytes; nothing reads them again
-            logger.warning("could not drop deleted schedules' last runs: %s", e)

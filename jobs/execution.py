@@ -31,6 +31,7 @@ from jobs.exceptions import (
     TaskNotRegistered,
 )
 from jobs.failures import capture, entry_of
+from jobs.progress import ProgressReporter
 from jobs.records import Record
 from jobs.scripts import now_ms
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
@@ -171,8 +172,6 @@ async def call_task(rt: Runtime, result: JobResult, running: Record) -> Any:
     task = cast(JobsTask, result.task)
     args = list(result.args)
     if task.takes_context:
-        from jobs.progress import ProgressReporter
-
         reporter = ProgressReporter(rt.backend, running, rt.batcher)
         args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
     timeout = _timeout(rt, task)

@@ -23,7 +23,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone as dj_timezone
 
-from jobs import entries, schedules
+from jobs import entries, notify, schedules
 
 if TYPE_CHECKING:
     from jobs.task import JobResult, JobsTask
@@ -245,10 +245,8 @@ def announce(pks: list[int], using: str = "default") -> None:
     """Tell running workers, once the transaction commits, that rows changed."""
     if not pks:
         return
-    from jobs.cronjobs import publish_change
-
     changed = pks if len(pks) <= ANNOUNCE_MAX else None
-    transaction.on_commit(lambda: publish_change(changed), using=using)
+    transaction.on_commit(lambda: notify.publish_change(changed), using=using)
 
 
 @receiver(post_save, sender=Schedule, dispatch_uid="jobs_schedule_saved")
@@ -263,7 +261,5 @@ def _schedule_changed(
 def _schedule_deleted(
     sender: type[Schedule], instance: Schedule, using: str, **kwargs: Any
 ) -> None:
-    from jobs.cronjobs import forget_last_runs
-
     pk = instance.pk
-    transaction.on_commit(lambda: forget_last_runs([pk]), using=using)
+    transaction.on_commit(lambda: notify.forget_last_runs([pk]), using=using)

@@ -14,6 +14,10 @@ from django.tasks import task_backends
 
 from jobs.backend import JobsBackend
 from jobs.exceptions import WorkerError
+from jobs.logs import JsonFormatter
+from jobs.scheduler import Scheduler
+from jobs.supervisor import Supervisor
+from jobs.worker import JobsWorker
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 
@@ -144,7 +148,6 @@ class Command(BaseCommand):
         if not supervised:
             self.run_worker(backend, queues, options)
             return
-        from jobs.supervisor import Supervisor
 
         Supervisor(
             backend,
@@ -167,7 +170,6 @@ class Command(BaseCommand):
         self, backend: JobsBackend, queues: list[str] | None, options: dict[str, Any]
     ) -> int:
         """Run one worker in this process until it stops; return its exit code."""
-        from jobs.worker import JobsWorker
 
         loop = new_event_loop()
         asyncio.set_event_loop(loop)
@@ -196,8 +198,6 @@ class Command(BaseCommand):
         return 0
 
     def scheduler(self) -> Any:
-        from jobs.scheduler import Scheduler
-
         return Scheduler()
 
     def exit_despite_stuck_threads(self) -> None:
@@ -223,7 +223,6 @@ class Command(BaseCommand):
     def use_json_logs(self) -> None:
         """Give every configured handler the JSON formatter (job id and task
         included), wherever LOGGING sends it."""
-        from jobs.logs import JsonFormatter
 
         formatter = JsonFormatter()
         loggers = [
