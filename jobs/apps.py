@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
-from jobs import registry, schedule_checks  # noqa: F401 - registers checks
+from jobs import registry
+from jobs.schedules import checks  # noqa: F401 - registers the schedules' checks
 
 
 class JobsConfig(AppConfig):

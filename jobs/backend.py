@@ -48,18 +48,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobs import (
-    connections,
-    records,
-    registry,
-    results,
-    scripts,
-    serialization,
-    waiting,
-)
+from jobs import records, registry, results, serialization, waiting
 from jobs.checks import check_backend
 from jobs.conf import JobsOptions, redact
-from jobs.constants import (
+from jobs.exceptions import JobCancelled, PayloadTooLarge, QueueFull, QueueUnavailable
+from jobs.records import Record
+from jobs.redis import connections, scripts
+from jobs.redis.keys import (
     JOB_KEY_PREFIX,
     QUEUE_KEY_PREFIX,
     UNIQUE_KEY_PREFIX,
@@ -67,8 +62,6 @@ from jobs.constants import (
     WAKE_KEY_PREFIX,
     WAKE_TOKENS_MAX,
 )
-from jobs.exceptions import JobCancelled, PayloadTooLarge, QueueFull, QueueUnavailable
-from jobs.records import Record
 from jobs.task import JobResult, JobsTask
 
 if TYPE_CHECKING:

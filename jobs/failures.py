@@ -33,8 +33,17 @@ def entry_of(error: TaskError) -> ErrorEntry:
     }
 
 
+# Where exceptions recorded by earlier versions live now: results keep the path
+# they were recorded with for up to RESULT_TTL.
+MOVED = {
+    "jobs.execution.JobNotRunnable": "jobs.exceptions.JobNotRunnable",
+    "jobs.execution.AttemptsExhausted": "jobs.exceptions.AttemptsExhausted",
+}
+
+
 def _loaded_exception_class(path: str) -> type[Exception] | None:
     """Find the class among modules already imported; never import on Redis' word."""
+    path = MOVED.get(path, path)
     module_name, _, qualname = path.rpartition(".")
     obj: object = sys.modules.get(module_name)
     if obj is None:

@@ -22,9 +22,10 @@ from django.core.cache import BaseCache, caches
 from django.core.cache.backends.redis import RedisCache
 from django.utils.module_loading import import_string
 
-from jobs import connections, serialization
-from jobs.constants import RESULT_KEY_PREFIX
+from jobs import serialization
 from jobs.records import Record, decode, encode, is_record
+from jobs.redis import connections
+from jobs.redis.keys import RESULT_KEY_PREFIX
 
 if TYPE_CHECKING:
     from jobs.conf import JobsOptions

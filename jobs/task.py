@@ -26,7 +26,7 @@ from jobs.records import Progress, Record
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
-    from jobs.progress import ProgressReporter
+    from jobs.worker.progress import ProgressReporter
 
 RETRY_BACKOFF_MAX = 600.0  # seconds, cap of the exponential backoff
 

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.tasks.exceptions import TaskResultDoesNotExist
 
-from jobs import connections
-from jobs.constants import DONE_CHANNEL_PREFIX
 from jobs.exceptions import ResultTimeout
 from jobs.records import FINISHED, Record, decode
+from jobs.redis import connections
+from jobs.redis.keys import DONE_CHANNEL_PREFIX
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend

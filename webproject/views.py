@@ -18,9 +18,10 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import EnqueueError, JobResult, TaskNotRegistered, connections, records
+from jobs import EnqueueError, JobResult, TaskNotRegistered, records
 from jobs.backend import JobsBackend
-from jobs.constants import DONE_CHANNEL_PREFIX, PROGRESS_CHANNEL_PREFIX
+from jobs.redis import connections
+from jobs.redis.keys import DONE_CHANNEL_PREFIX, PROGRESS_CHANNEL_PREFIX
 from webproject import tasks
 
 OWNER_KEY = "jobs_owner"

@@ -58,7 +58,7 @@ async def test_aenqueue_and_aget_result_are_native_async(r):
 
 
 async def test_async_pool_is_per_event_loop():
-    from jobs import connections
+    from jobs.redis import connections
 
     backend = task_backends["default"]
     first = connections.async_client(backend.settings)

@@ -9,8 +9,8 @@ import time
 import pytest
 from django.tasks import task_backends
 
-from jobs import connections, scripts
 from jobs.logs import JobContextFilter
+from jobs.redis import connections, scripts
 from jobs.testing import adrain
 from jobs.worker import JobsWorker
 from tests import tasks

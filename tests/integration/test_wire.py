@@ -8,10 +8,11 @@ import pytest
 from django.tasks import task_backends
 from redis.exceptions import ResponseError
 
-from jobs import connections, records, scripts
-from jobs.batching import CommandBatcher
-from jobs.running import TICK, RunningWriter
-from jobs.wire import AsyncWire
+from jobs import records
+from jobs.redis import connections, scripts
+from jobs.redis.batching import CommandBatcher
+from jobs.redis.wire import AsyncWire
+from jobs.worker.running import TICK, RunningWriter
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from django.tasks import task_backends
 from jobs.backend import JobsBackend
 from jobs.exceptions import WorkerError
 from jobs.logs import JsonFormatter
-from jobs.scheduler import Scheduler
-from jobs.supervisor import Supervisor
+from jobs.schedules.scheduler import Scheduler
 from jobs.worker import JobsWorker
+from jobs.worker.supervisor import Supervisor
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 

@@ -13,9 +13,10 @@ import redis
 from django.tasks import task_backends
 from redis.exceptions import RedisError
 
-from jobs import conf, connections
+from jobs import conf
 from jobs.backend import JobsBackend
-from jobs.constants import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
+from jobs.redis import connections
+from jobs.redis.keys import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
 
 logger = logging.getLogger("jobs.scheduler")
 

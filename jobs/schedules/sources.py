@@ -1,6 +1,6 @@
 """The schedules as arq cron jobs, and the database side of running them.
 
-`ScheduleCronJob` is arq's CronJob with its next run from jobs.schedules. The
+`ScheduleCronJob` is arq's CronJob with its next run from jobs.schedules.timing. The
 rest runs in a thread, off the event loop: reading rows into cron jobs, writing
 the last runs back in batches, and telling workers when rows change.
 """
@@ -21,10 +21,10 @@ from django.db.models import F
 from django.db.models.sql.constants import MULTI
 from django.tasks.exceptions import InvalidTask
 
-from jobs import entries
-from jobs.entries import Entry
 from jobs.exceptions import JobsError
-from jobs.models import Schedule, to_db
+from jobs.schedules import entries
+from jobs.schedules.entries import Entry
+from jobs.schedules.models import Schedule, to_db
 
 if TYPE_CHECKING:
     from django.db.models.sql.compiler import SQLCompiler
@@ -44,7 +44,7 @@ async def _placeholder(ctx: dict[Any, Any]) -> None:
 
 @dataclass(eq=False)
 class ScheduleCronJob(CronJob):
-    """An arq CronJob whose next run comes from a schedule (jobs.schedules)."""
+    """An arq CronJob whose next run comes from a schedule (jobs.schedules.timing)."""
 
     entry: Entry = field(kw_only=True)
     seq: int = field(default=0, kw_only=True)  # its current place in the heap

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from jobs import connections
-from jobs.constants import QUEUE_KEY_PREFIX, RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY
 from jobs.records import Record
-from jobs.scripts import LuaScript, now_ms
+from jobs.redis import connections
+from jobs.redis.keys import QUEUE_KEY_PREFIX, RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY
+from jobs.redis.scripts import LuaScript, now_ms
 
 if TYPE_CHECKING:
     import redis

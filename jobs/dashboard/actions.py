@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from django.tasks.exceptions import InvalidTask
 
-from jobs import dashboard_schedules, registry
+from jobs import registry
 from jobs.backend import RESULT_ID, Cancel
+from jobs.dashboard import schedules as dashboard_schedules
 from jobs.exceptions import JobsError
 
 if TYPE_CHECKING:

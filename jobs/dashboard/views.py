@@ -3,10 +3,10 @@
 One line in the project's urls.py, before the admin's own:
 
     from django.contrib import admin
-    from jobs import dashboard
+    import jobs.dashboard
 
     urlpatterns = [
-        path("admin/jobs/dashboard/", dashboard.urls(admin.site)),
+        path("admin/jobs/dashboard/", jobs.dashboard.urls(admin.site)),
         path("admin/", admin.site.urls),
     ]
 
@@ -33,11 +33,12 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
-from jobs import actions, dashboard_schedules, monitor
 from jobs.backend import RESULT_ID, JobsBackend
 from jobs.conf import jobs_settings
-from jobs.constants import QUEUE_KEY_PREFIX
-from jobs.exporter import metrics_view
+from jobs.dashboard import actions, monitor
+from jobs.dashboard import schedules as dashboard_schedules
+from jobs.dashboard.exporter import metrics_view
+from jobs.redis.keys import QUEUE_KEY_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Callable

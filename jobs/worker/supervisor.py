@@ -21,9 +21,9 @@ from types import FrameType
 
 from django import db
 
-from jobs import connections, scripts
 from jobs.backend import JobsBackend
-from jobs.constants import QUEUE_KEY_PREFIX, WAKE_KEY_PREFIX
+from jobs.redis import connections, scripts
+from jobs.redis.keys import QUEUE_KEY_PREFIX, WAKE_KEY_PREFIX
 
 logger = logging.getLogger("jobs.worker")
 

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from jobs import results
-    from jobs.batching import CommandBatcher
     from jobs.records import Record
+    from jobs.redis.batching import CommandBatcher
 
 logger = logging.getLogger("jobs.worker")
 

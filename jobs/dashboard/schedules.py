@@ -16,11 +16,12 @@ from django.apps import apps
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
 
-from jobs import monitor, schedules
 from jobs.conf import jobs_settings
-from jobs.constants import SCHEDULES_LAST_KEY
-from jobs.entries import db_aware, resolve_task, static_entries, static_entry
+from jobs.dashboard import monitor
 from jobs.exceptions import JobsError
+from jobs.redis.keys import SCHEDULES_LAST_KEY
+from jobs.schedules.entries import db_aware, resolve_task, static_entries, static_entry
+from jobs.schedules.timing import Cron, Interval, describe_interval
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -141,10 +142,10 @@ def static_rows(
 
 
 def describe_timing(timing: Any) -> str:
-    if isinstance(timing, schedules.Cron):
+    if isinstance(timing, Cron):
         return f"cron {timing.fields.expression} ({timing.zone.key})"
-    if isinstance(timing, schedules.Interval):
-        return schedules.describe_interval(timing.every)
+    if isinstance(timing, Interval):
+        return describe_interval(timing.every)
     return f"Once, at {timing.at:%Y-%m-%d %H:%M:%S %Z}"
 
 

@@ -25,35 +25,28 @@ from django.utils import timezone
 
 from jobs import records, registry, serialization
 from jobs.exceptions import (
+    AttemptsExhausted,
     JobCancelled,
-    JobsError,
+    JobNotRunnable,
     SerializationError,
     TaskNotRegistered,
 )
 from jobs.failures import capture, entry_of
-from jobs.progress import ProgressReporter
 from jobs.records import Record
-from jobs.scripts import now_ms
+from jobs.redis.scripts import now_ms
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
+from jobs.worker.progress import ProgressReporter
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from jobs.backend import JobsBackend
-    from jobs.batching import CommandBatcher
+    from jobs.redis.batching import CommandBatcher
 
 logger = logging.getLogger("jobs.worker")
 
 PLAIN = (str, int, float, bool, type(None))
 NO_VALUE = object()  # ended() without a return value (failed, or to retry)
-
-
-class JobNotRunnable(JobsError):
-    """The job cannot run; it is recorded as failed without running."""
-
-
-class AttemptsExhausted(JobNotRunnable):
-    """The job's earlier attempts never reported back (their worker died)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,9 +326,7 @@ NOT_RUNNABLE = (SerializationError, TaskNotRegistered, JobNotRunnable)
 
 __all__ = [
     "NOT_RUNNABLE",
-    "AttemptsExhausted",
     "Claimed",
-    "JobNotRunnable",
     "Outcome",
     "Runtime",
     "execute",

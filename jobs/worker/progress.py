@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from jobs import connections, records, scripts
+from jobs import records
+from jobs.redis import connections, scripts
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
-    from jobs.batching import CommandBatcher
+    from jobs.redis.batching import CommandBatcher
 
 MIN_INTERVAL = 0.1  # seconds between two writes; reports in between are coalesced
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
-    from jobs.wire import AsyncWire, SyncWire
+    from jobs.redis.wire import AsyncWire, SyncWire
 
 
 def now_ms() -> int:

@@ -29,10 +29,14 @@ from django.db import close_old_connections
 from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
-from jobs import connections, registry, running, scripts
-from jobs.batching import CommandBatcher
+from jobs import registry
 from jobs.conf import redact
-from jobs.constants import (
+from jobs.exceptions import JobCancelled, JobNotRunnable, JobsError, WorkerError
+from jobs.logs import current_job
+from jobs.records import Record
+from jobs.redis import connections, scripts
+from jobs.redis.batching import CommandBatcher
+from jobs.redis.keys import (
     ABORT_KEY,
     CANCEL_CHANNEL,
     DONE_CHANNEL_PREFIX,
@@ -43,21 +47,18 @@ from jobs.constants import (
     WORKER_KEY_PREFIX,
     WORKERS_KEY,
 )
-from jobs.exceptions import JobCancelled, JobsError, WorkerError
-from jobs.execution import (
+from jobs.redis.scripts import now_ms
+from jobs.redis.wire import AsyncWire
+from jobs.worker import running
+from jobs.worker.execution import (
     NOT_RUNNABLE,
     Claimed,
-    JobNotRunnable,
     Outcome,
     Runtime,
     execute,
     failed_record,
 )
-from jobs.logs import current_job
-from jobs.metrics import JobMetrics
-from jobs.records import Record
-from jobs.scripts import now_ms
-from jobs.wire import AsyncWire
+from jobs.worker.metrics import JobMetrics
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -75,7 +76,7 @@ CLAIM_GAP = 0.002  # seconds
 
 
 class Scheduler(Protocol):
-    """Runs periodic work inside a worker (see jobs.scheduler)."""
+    """Runs periodic work inside a worker (see jobs.schedules.scheduler)."""
 
     async def run(self, worker: JobsWorker) -> None:
         """Enqueue due work until cancelled; `worker.backend` enqueues."""
@@ -448,7 +449,7 @@ class JobsWorker(Worker):
 
     async def write_running(self, record: Record) -> None:
         """Record RUNNING, only if the job is still running after RUNNING_AFTER
-        (see jobs.running); a full or absent Redis does not stop the job."""
+        (see jobs.worker.running); a full or absent Redis does not stop the job."""
         assert self.running_writer is not None
         self.running_writer.add(record)
 
