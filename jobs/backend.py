@@ -26,8 +26,6 @@ Notes:
 from __future__ import annotations
 
 import re
-import uuid
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -36,7 +34,6 @@ from django.core import checks
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.base import TaskResultStatus
 from django.tasks.exceptions import (
     InvalidTask,
     InvalidTaskBackend,
@@ -48,19 +45,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobs import records, registry, results, serialization, waiting
+from jobs import enqueue, records, registry, results, waiting
 from jobs.checks import check_backend
 from jobs.conf import JobsOptions, redact
-from jobs.exceptions import JobCancelled, PayloadTooLarge, QueueFull, QueueUnavailable
+from jobs.enqueue import Prepared
+from jobs.exceptions import JobCancelled, QueueFull, QueueUnavailable
 from jobs.records import Record
 from jobs.redis import connections, scripts
 from jobs.redis.keys import (
-    JOB_KEY_PREFIX,
     QUEUE_KEY_PREFIX,
-    UNIQUE_KEY_PREFIX,
-    UNIQUE_TTL,
-    WAKE_KEY_PREFIX,
-    WAKE_TOKENS_MAX,
 )
 from jobs.task import JobResult, JobsTask
 
@@ -76,16 +69,6 @@ _validated: dict[tuple[str, int], Task[Any, Any]] = {}
 def _forget_validated(*, setting: str, **kwargs: Any) -> None:
     if setting in ("TASKS", "INSTALLED_APPS"):
         _validated.clear()
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A validated job, ready for the enqueue script."""
-
-    result: JobResult
-    keys: list[str]
-    args: list[Any]
-    record: Record
 
 
 class Cancel(IntEnum):
@@ -109,15 +92,15 @@ class JobsBackend(BaseTaskBackend):
         self.queue_order = list(dict.fromkeys(params.get("QUEUES", ["default"])))
         self.config_error: InvalidTaskBackend | None = None
         try:
-            self.settings = JobsOptions.from_options(self.options)
+            self.config = JobsOptions.from_options(self.options)
         except InvalidTaskBackend as e:
             # Reported by check() and raised on use, so `manage.py check` can run.
             self.config_error = e
-            self.settings = JobsOptions()
+            self.config = JobsOptions()
 
     @cached_property
     def results(self) -> results.ResultStore:
-        return results.build_store(self.settings)
+        return results.build_store(self.config)
 
     # Enqueueing
 
@@ -132,8 +115,8 @@ class JobsBackend(BaseTaskBackend):
 
     def submit(self, job: Prepared) -> bool:
         """Write a prepared job; False if its id was taken (nothing written)."""
-        with translate_redis_errors(self.settings):
-            wire = connections.sync_wire(self.settings)
+        with translate_redis_errors(self.config):
+            wire = connections.sync_wire(self.config)
             queued = bool(scripts.ENQUEUE.call(wire, job.keys, job.args))
             if queued:
                 self.results.store_outside(job.record, only_new=True)
@@ -158,8 +141,8 @@ class JobsBackend(BaseTaskBackend):
 
     async def asubmit(self, job: Prepared) -> bool:
         """See submit()."""
-        with translate_redis_errors(self.settings):
-            wire = connections.async_wire(self.settings)
+        with translate_redis_errors(self.config):
+            wire = connections.async_wire(self.config)
             queued = bool(await scripts.ENQUEUE.acall(wire, job.keys, job.args))
             if queued:
                 await self.results.astore_outside(job.record, only_new=True)
@@ -181,72 +164,16 @@ class JobsBackend(BaseTaskBackend):
             raise self.config_error
         self.validate_task(task)
         assert isinstance(task, JobsTask)
-        args, kwargs = list(args), dict(kwargs)
-        serialization.check_json(args, "args")
-        serialization.check_json(kwargs, "kwargs")
-        now = timezone.now()
-        result = JobResult(
-            task=task,
-            id=job_id or uuid.uuid4().hex,
-            status=TaskResultStatus.READY,
-            enqueued_at=now,
-            started_at=None,
-            finished_at=None,
-            last_attempted_at=None,
-            args=args,
-            kwargs=kwargs,
-            backend=self.alias,
-            errors=[],
-            worker_ids=[],
+        return enqueue.prepare(
+            task,
+            list(args),
+            dict(kwargs),
+            alias=self.alias,
+            config=self.config,
+            store=self.results,
+            job_id=job_id,
             meta=meta,
         )
-        now_ms = int(now.timestamp() * 1000)
-        # Scores are ms with a µs fraction, so jobs queued in the same
-        # millisecond keep their order (a sorted set breaks ties by member).
-        score = now.timestamp() * 1000
-        due_ms = now_ms
-        if task.run_after is not None and task.run_after > now:
-            score = task.run_after.timestamp() * 1000
-            due_ms = int(score)
-        payload = serialization.JobPayload(
-            task_path=task.module_path,
-            args=args,
-            kwargs=kwargs,
-            enqueued_ms=now_ms,
-            queue_name=task.queue_name,
-            backend=self.alias,
-            run_after_ms=int(task.run_after.timestamp() * 1000)
-            if task.run_after
-            else None,
-            meta=meta,
-        ).encode()
-        if len(payload) > self.settings.max_payload:
-            raise PayloadTooLarge(
-                f"The job is {len(payload)} bytes, over MAX_PAYLOAD "
-                f"({self.settings.max_payload}). Pass a reference (a primary key, "
-                "a file path) instead of the data."
-            )
-        record = result.to_record()
-        result_key, encoded = self.results.script_args(record)
-        keys = [
-            JOB_KEY_PREFIX + result.id,
-            QUEUE_KEY_PREFIX + task.queue_name,
-            WAKE_KEY_PREFIX + task.queue_name,
-            UNIQUE_KEY_PREFIX + result.id,
-            result_key,
-        ]
-        ttl_ms = due_ms - now_ms + int(self.settings.expires * 1000)
-        argv = [
-            result.id,
-            payload,
-            repr(round(score, 3)),
-            ttl_ms,
-            UNIQUE_TTL * 1000 if job_id else "",
-            encoded,
-            self.results.ttl_ms,
-            WAKE_TOKENS_MAX,
-        ]
-        return Prepared(result=result, keys=keys, args=argv, record=record)
 
     def validate_task(self, task: Task[Any, Any]) -> None:
         # Validating is a third of an enqueue's CPU, and the same module-level
@@ -294,14 +221,18 @@ class JobsBackend(BaseTaskBackend):
             raise TaskResultDoesNotExist(result_id)
         return JobResult.from_record(record, registry.get(record["task"]))
 
-    def wait_for_result(self, result_id: str, timeout: float | None) -> JobResult:
+    def get_finished_result(self, result_id: str, timeout: float | None) -> JobResult:
         """Block until the result is finished; see JobResult.get()."""
-        record = waiting.wait(self, result_id, timeout)
+        record = waiting.finished_record(self.results, self.config, result_id, timeout)
         return self.result_from(record, result_id)
 
-    async def await_result(self, result_id: str, timeout: float | None) -> JobResult:
-        """See wait_for_result()."""
-        record = await waiting.await_(self, result_id, timeout)
+    async def aget_finished_result(
+        self, result_id: str, timeout: float | None
+    ) -> JobResult:
+        """See get_finished_result()."""
+        record = await waiting.afinished_record(
+            self.results, self.config, result_id, timeout
+        )
         return self.result_from(record, result_id)
 
     # Cancelling
@@ -321,8 +252,8 @@ class JobsBackend(BaseTaskBackend):
             return Cancel.NOTHING
         cancelled = cancelled_record(record)
         keys, args = self._cancel_args(cancelled)
-        with translate_redis_errors(self.settings):
-            wire = connections.sync_wire(self.settings)
+        with translate_redis_errors(self.config):
+            wire = connections.sync_wire(self.config)
             outcome = Cancel(int(scripts.CANCEL.call(wire, keys, args)))
             if outcome is Cancel.DEQUEUED:
                 self.results.store_outside(cancelled)
@@ -340,8 +271,8 @@ class JobsBackend(BaseTaskBackend):
             return Cancel.NOTHING
         cancelled = cancelled_record(record)
         keys, args = self._cancel_args(cancelled)
-        with translate_redis_errors(self.settings):
-            wire = connections.async_wire(self.settings)
+        with translate_redis_errors(self.config):
+            wire = connections.async_wire(self.config)
             outcome = Cancel(int(await scripts.CANCEL.acall(wire, keys, args)))
             if outcome is Cancel.DEQUEUED:
                 await self.results.astore_outside(cancelled)
@@ -368,14 +299,14 @@ def cancelled_record(record: Record) -> Record:
 class translate_redis_errors:
     """Turn redis-py errors from an enqueue into ours, with an actionable message."""
 
-    def __init__(self, settings: JobsOptions) -> None:
-        self.settings = settings
+    def __init__(self, config: JobsOptions) -> None:
+        self.config = config
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        where = redact(self.settings.redis_url)
+        where = redact(self.config.redis_url)
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
             raise QueueUnavailable(
                 f"Redis at {where} is unreachable ({exc}); the job was not enqueued."

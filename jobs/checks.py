@@ -31,7 +31,7 @@ def check_backend(backend: JobsBackend) -> Iterator[checks.CheckMessage]:
             id="jobs.E001",
         )
         return
-    alias = backend.settings.results_cache
+    alias = backend.config.results_cache
     if alias is None:
         return
     config = settings.CACHES.get(alias)

@@ -111,14 +111,14 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
         Raise `jobs.ResultTimeout` if it is not finished within `timeout` seconds.
         """
         backend = cast("JobsBackend", self.task.get_backend())
-        finished = backend.wait_for_result(self.id, timeout)
+        finished = backend.get_finished_result(self.id, timeout)
         self._copy_from(finished)
         return finished.value_or_raise()
 
     async def aget(self, timeout: float | None = None) -> Any:
         """See get()."""
         backend = cast("JobsBackend", self.task.get_backend())
-        finished = await backend.await_result(self.id, timeout)
+        finished = await backend.aget_finished_result(self.id, timeout)
         self._copy_from(finished)
         return finished.value_or_raise()
 

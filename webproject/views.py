@@ -200,7 +200,7 @@ async def job_events(request: HttpRequest) -> StreamingHttpResponse:
 
 async def _events(ids: list[str], owner: str | None) -> AsyncIterator[str]:
     backend = jobs_backend()
-    pubsub = connections.async_client(backend.settings).pubsub()
+    pubsub = connections.async_client(backend.config).pubsub()
     try:
         # Subscribe before reading the current state: nothing falls in between.
         channels = [

@@ -90,18 +90,18 @@ class WorkerInfo:
 
 
 def client_of(backend: JobsBackend) -> redis.Redis:
-    return connections.sync_client(backend.settings)
+    return connections.sync_client(backend.config)
 
 
 def queue_stats(backend: JobsBackend, at_ms: int | None = None) -> list[QueueStats]:
     """Count each of the backend's queues, in its declared order."""
     names = backend.queue_order
     keys = [QUEUE_KEY_PREFIX + name for name in names]
-    wire = connections.sync_wire(backend.settings)
+    wire = connections.sync_wire(backend.config)
     # Enqueue scores carry a µs fraction: round up, or a job queued this very
     # millisecond would count as deferred.
     now = math.ceil(time.time() * 1000) if at_ms is None else at_ms
-    rows = QUEUES.call(wire, keys, [now, backend.settings.lease_ms, RUNNING_MAX])
+    rows = QUEUES.call(wire, keys, [now, backend.config.lease_ms, RUNNING_MAX])
     stats = []
     for name, (length, due, running, pairs) in zip(names, rows, strict=True):
         ids = {

@@ -20,7 +20,8 @@ from jobs.conf import jobs_settings
 from jobs.dashboard import monitor
 from jobs.exceptions import JobsError
 from jobs.redis.keys import SCHEDULES_LAST_KEY
-from jobs.schedules.entries import db_aware, resolve_task, static_entries, static_entry
+from jobs.schedules.entries import db_aware, resolve_task
+from jobs.schedules.static import static_entries, static_entry
 from jobs.schedules.timing import Cron, Interval, describe_interval
 
 if TYPE_CHECKING:

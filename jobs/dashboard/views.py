@@ -161,7 +161,7 @@ def offset_of(request: HttpRequest) -> int:
 def state(request: HttpRequest, backend: JobsBackend) -> dict[str, Any]:
     """Everything the dashboard shows, read now."""
     stats = monitor.queue_stats(backend)
-    window = min(jobs_settings.DASHBOARD_HISTORY, backend.settings.result_ttl)
+    window = min(jobs_settings.DASHBOARD_HISTORY, backend.config.result_ttl)
     status = status_filter(request)
     page = monitor.recent(
         backend,
@@ -251,7 +251,7 @@ def back(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(target)
 
 
-def report(request: HttpRequest, outcome: actions.Outcome) -> HttpResponseRedirect:
+def report(request: HttpRequest, outcome: actions.ActionResult) -> HttpResponseRedirect:
     level = messages.SUCCESS if outcome.ok else messages.WARNING
     messages.add_message(request, level, outcome.message)
     return back(request)

@@ -11,7 +11,7 @@ from typing import Any
 
 from django.core import checks
 
-from jobs.schedules.entries import static_entries
+from jobs.schedules.static import static_entries
 
 HINT = "See docs/schedules.md for the shape of JOBS_SCHEDULES."
 

@@ -27,9 +27,9 @@ def _schedule_redises() -> Iterator[redis.Redis]:
     for backend in task_backends.all():
         if not isinstance(backend, JobsBackend) or backend.config_error is not None:
             continue
-        if backend.settings.redis_url not in done:
-            done.add(backend.settings.redis_url)
-            yield connections.sync_client(backend.settings)
+        if backend.config.redis_url not in done:
+            done.add(backend.config.redis_url)
+            yield connections.sync_client(backend.config)
 
 
 def publish_change(pks: Iterable[int] | None) -> None:

@@ -34,16 +34,10 @@ from redis.exceptions import RedisError
 from jobs import conf, registry
 from jobs.exceptions import EnqueueError, JobsError
 from jobs.redis.keys import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
-from jobs.schedules import entries
+from jobs.schedules import entries, static
+from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob, last_tick
 from jobs.schedules.entries import Entry
-from jobs.schedules.sources import (
-    TOLERANCE,
-    Change,
-    ScheduleCronJob,
-    StateWriter,
-    last_tick,
-    read_changes,
-)
+from jobs.schedules.sources import Change, StateWriter, read_changes
 
 if TYPE_CHECKING:
     from jobs.worker import JobsWorker
@@ -263,7 +257,7 @@ class Scheduler:
 
     async def load_static(self) -> None:
         try:
-            found, problems = entries.static_entries(conf.jobs_settings.SCHEDULES)
+            found, problems = static.static_entries(conf.jobs_settings.SCHEDULES)
         except (TypeError, ValueError) as e:  # not a dict: `manage.py check` says so
             logger.error("JOBS_SCHEDULES ignored: %s", e)
             return

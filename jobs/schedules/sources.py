@@ -1,8 +1,8 @@
-"""The schedules as arq cron jobs, and the database side of running them.
+"""The database side of running schedules: rows in, last runs out.
 
-`ScheduleCronJob` is arq's CronJob with its next run from jobs.schedules.timing. The
-rest runs in a thread, off the event loop: reading rows into cron jobs, writing
-the last runs back in batches, and telling workers when rows change.
+It runs in a thread, off the event loop: reading rows (all at start-up and on
+each reconcile, or the ones a change named) into cron jobs, and writing the
+last runs back in batches.
 """
 
 from __future__ import annotations
@@ -10,11 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from arq.cron import CronJob
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
 from django.db.models import F
@@ -23,7 +21,7 @@ from django.tasks.exceptions import InvalidTask
 
 from jobs.exceptions import JobsError
 from jobs.schedules import entries
-from jobs.schedules.entries import Entry
+from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob
 from jobs.schedules.models import Schedule, to_db
 
 if TYPE_CHECKING:
@@ -31,57 +29,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("jobs.scheduler")
 
-TOLERANCE = timedelta(seconds=60)  # a run later than this was missed (policy skip)
 FLUSH_EVERY = 0.5  # seconds between batched writes of last runs to the database
 # A worker reloads a row when any of its first columns differ; its own writes
 # (last run, result id: the last two) do not count, or each run would reload it.
 FINGERPRINT_SIZE = len(entries.ROW_FIELDS) - 2
-
-
-async def _placeholder(ctx: dict[Any, Any]) -> None:
-    """arq's CronJob names a coroutine; ours enqueue Django tasks instead."""
-
-
-@dataclass(eq=False)
-class ScheduleCronJob(CronJob):
-    """An arq CronJob whose next run comes from a schedule (jobs.schedules.timing)."""
-
-    entry: Entry = field(kw_only=True)
-    seq: int = field(default=0, kw_only=True)  # its current place in the heap
-
-    @classmethod
-    def of(cls, entry: Entry) -> ScheduleCronJob:
-        # arq's calendar fields stay None: calculate_next() asks the entry.
-        return cls(
-            name=entry.key,
-            coroutine=_placeholder,
-            month=None,
-            day=None,
-            weekday=None,
-            hour=None,
-            minute=None,
-            second=None,
-            microsecond=0,
-            run_at_startup=False,
-            unique=True,
-            job_id=None,
-            timeout_s=None,
-            keep_result_s=None,
-            keep_result_forever=None,
-            max_tries=None,
-            entry=entry,
-        )
-
-    def calculate_next(self, prev_run: datetime) -> None:
-        self.next_run = self.entry.next_run(prev_run)
-
-
-def last_tick(job_id: bytes | None) -> datetime | None:
-    """The run time in a schedule's last job id (`...:<ms>`)."""
-    if not job_id:
-        return None
-    ms = job_id.decode().rsplit(":", 1)[-1]
-    return datetime.fromtimestamp(int(ms) / 1000, UTC) if ms.isdigit() else None
 
 
 Change = tuple[str, tuple[Any, ...], "ScheduleCronJob | None"]

@@ -12,7 +12,7 @@ import contextvars
 import inspect
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -85,6 +85,10 @@ class Outcome:
     result: JobResult | None = None
 
 
+async def _no_write(record: Record) -> None:
+    """Write nothing: the worker sets Runtime.mark_running when it starts."""
+
+
 @dataclass(slots=True)
 class Runtime:
     """What executing a job needs from its worker."""
@@ -92,7 +96,8 @@ class Runtime:
     backend: JobsBackend
     worker_id: str
     executor: Executor
-    mark_running: Callable[[Record], Any]  # awaitable writer of RUNNING
+    # The awaitable writer of RUNNING records, set once the worker has a batcher.
+    mark_running: Callable[[Record], Awaitable[None]] = field(default=_no_write)
     cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
     batcher: CommandBatcher | None = None  # the worker's ordered writes
 
@@ -144,11 +149,11 @@ async def _restore_history(rt: Runtime, result: JobResult) -> None:
 
 
 def _max_attempts(rt: Runtime, task: JobsTask) -> int:
-    return task.max_attempts or rt.backend.settings.max_attempts
+    return task.max_attempts or rt.backend.config.max_attempts
 
 
 def _timeout(rt: Runtime, task: JobsTask) -> float | None:
-    return task.timeout or rt.backend.settings.timeout
+    return task.timeout or rt.backend.config.timeout
 
 
 def _run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -73,7 +73,7 @@ class ProgressReporter:
             asyncio.run_coroutine_threadsafe(self.awrite(), self.loop).result()
             return
         self.backend.results.store_outside(self.record)
-        wire = connections.sync_wire(self.backend.settings)
+        wire = connections.sync_wire(self.backend.config)
         scripts.PROGRESS.call(wire, *self._script_args())
 
     async def aset(
@@ -88,7 +88,7 @@ class ProgressReporter:
         if self.batcher is not None:
             await self.batcher.script(scripts.PROGRESS, *self._script_args())
         else:
-            wire = connections.async_wire(self.backend.settings)
+            wire = connections.async_wire(self.backend.config)
             await scripts.PROGRESS.acall(wire, *self._script_args())
 
     def _script_args(self) -> tuple[list[Any], list[Any]]:

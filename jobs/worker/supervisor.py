@@ -136,8 +136,8 @@ class Supervisor:
         keys += [WAKE_KEY_PREFIX + q for q in self.queues]
         prefix = f"{socket.gethostname()}:{pid}:"
         try:
-            wire = connections.sync_wire(self.backend.settings)
-            args = [scripts.now_ms(), self.backend.settings.lease_ms, prefix]
+            wire = connections.sync_wire(self.backend.config)
+            args = [scripts.now_ms(), self.backend.config.lease_ms, prefix]
             return int(scripts.RECOVER.call(wire, keys, args))
         except Exception as e:  # Redis away: the leases will lapse by themselves
             logger.warning("could not release the jobs of process %d: %s", pid, e)

@@ -61,12 +61,12 @@ async def test_async_pool_is_per_event_loop():
     from jobs.redis import connections
 
     backend = task_backends["default"]
-    first = connections.async_client(backend.settings)
-    assert connections.async_client(backend.settings) is first
+    first = connections.async_client(backend.config)
+    assert connections.async_client(backend.config) is first
 
     def other_loop():
         async def get():
-            return connections.async_client(backend.settings)
+            return connections.async_client(backend.config)
 
         return asyncio.run(get())
 

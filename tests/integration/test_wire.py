@@ -17,7 +17,7 @@ from jobs.worker.running import TICK, RunningWriter
 
 @pytest.fixture
 async def wire():
-    client = connections.new_async_client(task_backends["default"].settings)
+    client = connections.new_async_client(task_backends["default"].config)
     wire = AsyncWire(client.connection_pool)
     yield wire
     await wire.aclose()
