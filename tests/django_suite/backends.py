@@ -88,7 +88,7 @@ class Worker:
         deadline = time.monotonic() + WAIT
         while True:
             try:
-                return backend.wait_for_result(result.id, SLICE)
+                return backend.get_finished_result(result.id, SLICE)
             except ResultTimeout:
                 self.check(deadline)
 
@@ -96,7 +96,7 @@ class Worker:
         deadline = time.monotonic() + WAIT
         while True:
             try:
-                return await backend.await_result(result.id, SLICE)
+                return await backend.aget_finished_result(result.id, SLICE)
             except ResultTimeout:
                 self.check(deadline)
 
