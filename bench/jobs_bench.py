@@ -100,7 +100,7 @@ class Producer(_Tasks):
         return await result.aget(timeout=WAIT_TIMEOUT)
 
     async def close(self) -> None:
-        from jobs import connections
+        from jobs.redis import connections
 
         await connections.aclose_all()
 
@@ -122,7 +122,7 @@ class SyncProducer(_Tasks):
         return self.waited.enqueue(i).get(timeout=WAIT_TIMEOUT)
 
     def close(self) -> None:
-        from jobs import connections
+        from jobs.redis import connections
 
         connections.close_all()
 

@@ -70,8 +70,8 @@ def worker() -> None:
 
     connection.ensure_connection()  # the scheduler reads its table at start
     import jobs.management.commands.jobs_worker
-    import jobs.scheduler
-    import jobs.worker  # noqa: F401
+    import jobs.schedules.scheduler
+    import jobs.worker.loop  # noqa: F401
 
     show("django-jobs' worker, loaded (bench settings)")
 

@@ -3,7 +3,7 @@
 With the benchmark's own settings (bench_settings.py, its SQLite file) this
 creates N enabled `Schedule` rows (half cron, half interval) and measures:
 
-* in this process, with the worker's own code (jobs.scheduler.Scheduler):
+* in this process, with the worker's own code (jobs.schedules.scheduler.Scheduler):
   - the cold load a worker does at start-up (`Scheduler.load(None)`: read every
     enabled row, validate it into an Entry, compute its next run, fill the
     heap; the parsing caches emptied first, as in a starting worker), split
@@ -126,7 +126,7 @@ def new_scheduler() -> Any:
     """A worker's Scheduler, wired to the backend as Scheduler.run() does."""
     from django.tasks import task_backends
 
-    from jobs.scheduler import Scheduler
+    from jobs.schedules.scheduler import Scheduler
 
     scheduler = Scheduler()
     scheduler.backend = task_backends["default"]
@@ -148,7 +148,7 @@ def in_loop(fn: Callable[..., Any], *args: Any) -> Any:
 def forget_parsed() -> None:
     """Empty the caches a worker fills as it parses (cron expressions, their
     fields, the days they match, call signatures): each rep starts cold."""
-    from jobs import cron, entries
+    from jobs.schedules import cron, entries
 
     for cached in (cron.parse, cron.expand_field, cron.month_days):
         cached.cache_clear()
@@ -174,7 +174,7 @@ def load_parts(reps: int) -> dict[str, Any]:
     validation + next runs."""
     from django.tasks import task_backends
 
-    from jobs.cronjobs import read_changes
+    from jobs.schedules.sources import read_changes
 
     alias = task_backends["default"].alias
     reads, changes = [], []
@@ -198,7 +198,7 @@ def load_parts(reps: int) -> dict[str, Any]:
 
 def read_values() -> list[Any]:
     """Every enabled row: the query, then Django's converters, as a load does."""
-    from jobs.cronjobs import converted, read_rows
+    from jobs.schedules.sources import converted, read_rows
 
     raw, compiler = read_rows(None)
     return list(converted(compiler, raw))

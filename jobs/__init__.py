@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from jobs.cron import crontab
 from jobs.exceptions import (
     EnqueueError,
     JobCancelled,
@@ -17,6 +16,7 @@ from jobs.exceptions import (
     TaskFailed,
     TaskNotRegistered,
 )
+from jobs.schedules.cron import crontab
 from jobs.task import JobResult, JobsTask, JobsTaskContext
 from jobs.transactions import aenqueue_on_commit, enqueue_on_commit
 

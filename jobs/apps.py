@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
+from jobs import registry
+from jobs.schedules import checks  # noqa: F401 - registers the schedules' checks
+
 
 class JobsConfig(AppConfig):
     name = "jobs"
@@ -10,8 +13,6 @@ class JobsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from jobs import registry, schedule_checks  # noqa: F401 - registers checks
-
         # As Celery's autodiscover_tasks(): every app's tasks.py, in every process,
         # so workers can run the tasks and results can name them.
         registry.autodiscover()

@@ -26,8 +26,6 @@ Notes:
 from __future__ import annotations
 
 import re
-import uuid
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -36,7 +34,6 @@ from django.core import checks
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.tasks.backends.base import BaseTaskBackend
-from django.tasks.base import TaskResultStatus
 from django.tasks.exceptions import (
     InvalidTask,
     InvalidTaskBackend,
@@ -48,18 +45,16 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobs import connections, registry, results, scripts, serialization, waiting
+from jobs import enqueue, records, registry, results, waiting
+from jobs.checks import check_backend
 from jobs.conf import JobsOptions, redact
-from jobs.constants import (
-    JOB_KEY_PREFIX,
+from jobs.enqueue import Prepared
+from jobs.exceptions import JobCancelled, QueueFull, QueueUnavailable
+from jobs.records import Record
+from jobs.redis import connections, scripts
+from jobs.redis.keys import (
     QUEUE_KEY_PREFIX,
-    UNIQUE_KEY_PREFIX,
-    UNIQUE_TTL,
-    WAKE_KEY_PREFIX,
-    WAKE_TOKENS_MAX,
 )
-from jobs.exceptions import PayloadTooLarge, QueueFull, QueueUnavailable
-from jobs.results import Record
 from jobs.task import JobResult, JobsTask
 
 if TYPE_CHECKING:
@@ -74,16 +69,6 @@ _validated: dict[tuple[str, int], Task[Any, Any]] = {}
 def _forget_validated(*, setting: str, **kwargs: Any) -> None:
     if setting in ("TASKS", "INSTALLED_APPS"):
         _validated.clear()
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A validated job, ready for the enqueue script."""
-
-    result: JobResult
-    keys: list[str]
-    args: list[Any]
-    record: Record
 
 
 class Cancel(IntEnum):
@@ -107,15 +92,15 @@ class JobsBackend(BaseTaskBackend):
         self.queue_order = list(dict.fromkeys(params.get("QUEUES", ["default"])))
         self.config_error: InvalidTaskBackend | None = None
         try:
-            self.settings = JobsOptions.from_options(self.options)
+            self.config = JobsOptions.from_options(self.options)
         except InvalidTaskBackend as e:
             # Reported by check() and raised on use, so `manage.py check` can run.
             self.config_error = e
-            self.settings = JobsOptions()
+            self.config = JobsOptions()
 
     @cached_property
     def results(self) -> results.ResultStore:
-        return results.build_store(self.settings)
+        return results.build_store(self.config)
 
     # Enqueueing
 
@@ -130,11 +115,11 @@ class JobsBackend(BaseTaskBackend):
 
     def submit(self, job: Prepared) -> bool:
         """Write a prepared job; False if its id was taken (nothing written)."""
-        with translate_redis_errors(self.settings):
-            wire = connections.sync_wire(self.settings)
+        with translate_redis_errors(self.config):
+            wire = connections.sync_wire(self.config)
             queued = bool(scripts.ENQUEUE.call(wire, job.keys, job.args))
-            if queued and not self.results.colocated:
-                self.results.set(job.record, only_new=True)
+            if queued:
+                self.results.store_outside(job.record, only_new=True)
         if queued:
             task_enqueued.send(type(self), task_result=job.result)
         return queued
@@ -156,11 +141,11 @@ class JobsBackend(BaseTaskBackend):
 
     async def asubmit(self, job: Prepared) -> bool:
         """See submit()."""
-        with translate_redis_errors(self.settings):
-            wire = connections.async_wire(self.settings)
+        with translate_redis_errors(self.config):
+            wire = connections.async_wire(self.config)
             queued = bool(await scripts.ENQUEUE.acall(wire, job.keys, job.args))
-            if queued and not self.results.colocated:
-                await self.results.aset(job.record, only_new=True)
+            if queued:
+                await self.results.astore_outside(job.record, only_new=True)
         if queued:
             task_enqueued.send(type(self), task_result=job.result)
         return queued
@@ -179,75 +164,16 @@ class JobsBackend(BaseTaskBackend):
             raise self.config_error
         self.validate_task(task)
         assert isinstance(task, JobsTask)
-        args, kwargs = list(args), dict(kwargs)
-        serialization.check_json(args, "args")
-        serialization.check_json(kwargs, "kwargs")
-        now = timezone.now()
-        result = JobResult(
-            task=task,
-            id=job_id or uuid.uuid4().hex,
-            status=TaskResultStatus.READY,
-            enqueued_at=now,
-            started_at=None,
-            finished_at=None,
-            last_attempted_at=None,
-            args=args,
-            kwargs=kwargs,
-            backend=self.alias,
-            errors=[],
-            worker_ids=[],
+        return enqueue.prepare(
+            task,
+            list(args),
+            dict(kwargs),
+            alias=self.alias,
+            config=self.config,
+            store=self.results,
+            job_id=job_id,
             meta=meta,
         )
-        now_ms = int(now.timestamp() * 1000)
-        # Scores are ms with a µs fraction, so jobs queued in the same
-        # millisecond keep their order (a sorted set breaks ties by member).
-        score = now.timestamp() * 1000
-        due_ms = now_ms
-        if task.run_after is not None and task.run_after > now:
-            score = task.run_after.timestamp() * 1000
-            due_ms = int(score)
-        payload = serialization.JobPayload(
-            task_path=task.module_path,
-            args=args,
-            kwargs=kwargs,
-            enqueued_ms=now_ms,
-            queue_name=task.queue_name,
-            backend=self.alias,
-            run_after_ms=int(task.run_after.timestamp() * 1000)
-            if task.run_after
-            else None,
-            meta=meta,
-        ).encode()
-        if len(payload) > self.settings.max_payload:
-            raise PayloadTooLarge(
-                f"The job is {len(payload)} bytes, over MAX_PAYLOAD "
-                f"({self.settings.max_payload}). Pass a reference (a primary key, "
-                "a file path) instead of the data."
-            )
-        record = results.to_record(result)
-        colocated = (
-            isinstance(self.results, results.RedisResultStore)
-            and self.results.colocated
-        )
-        keys = [
-            JOB_KEY_PREFIX + result.id,
-            QUEUE_KEY_PREFIX + task.queue_name,
-            WAKE_KEY_PREFIX + task.queue_name,
-            UNIQUE_KEY_PREFIX + result.id,
-            self.results.raw_key(result.id) if colocated else "",  # type: ignore[attr-defined]
-        ]
-        ttl_ms = due_ms - now_ms + int(self.settings.expires * 1000)
-        argv = [
-            result.id,
-            payload,
-            repr(round(score, 3)),
-            ttl_ms,
-            UNIQUE_TTL * 1000 if job_id else "",
-            results.encode(record) if colocated else "",
-            self.settings.result_ttl * 1000,
-            WAKE_TOKENS_MAX,
-        ]
-        return Prepared(result=result, keys=keys, args=argv, record=record)
 
     def validate_task(self, task: Task[Any, Any]) -> None:
         # Validating is a third of an enqueue's CPU, and the same module-level
@@ -293,16 +219,20 @@ class JobsBackend(BaseTaskBackend):
     def result_from(self, record: Record | None, result_id: str) -> JobResult:
         if record is None or record.get("backend") != self.alias:
             raise TaskResultDoesNotExist(result_id)
-        return results.from_record(record, registry.get(record["task"]))
+        return JobResult.from_record(record, registry.get(record["task"]))
 
-    def wait_for_result(self, result_id: str, timeout: float | None) -> JobResult:
+    def get_finished_result(self, result_id: str, timeout: float | None) -> JobResult:
         """Block until the result is finished; see JobResult.get()."""
-        record = waiting.wait(self, result_id, timeout)
+        record = waiting.finished_record(self.results, self.config, result_id, timeout)
         return self.result_from(record, result_id)
 
-    async def await_result(self, result_id: str, timeout: float | None) -> JobResult:
-        """See wait_for_result()."""
-        record = await waiting.await_(self, result_id, timeout)
+    async def aget_finished_result(
+        self, result_id: str, timeout: float | None
+    ) -> JobResult:
+        """See get_finished_result()."""
+        record = await waiting.afinished_record(
+            self.results, self.config, result_id, timeout
+        )
         return self.result_from(record, result_id)
 
     # Cancelling
@@ -320,12 +250,13 @@ class JobsBackend(BaseTaskBackend):
         record = self.results.get(result_id) if RESULT_ID.match(result_id) else None
         if record is None:
             return Cancel.NOTHING
-        keys, args = self._cancel_args(record)
-        with translate_redis_errors(self.settings):
-            wire = connections.sync_wire(self.settings)
+        cancelled = cancelled_record(record)
+        keys, args = self._cancel_args(cancelled)
+        with translate_redis_errors(self.config):
+            wire = connections.sync_wire(self.config)
             outcome = Cancel(int(scripts.CANCEL.call(wire, keys, args)))
-            if outcome is Cancel.DEQUEUED and not self.results.colocated:
-                self.results.set(cancelled_record(record))
+            if outcome is Cancel.DEQUEUED:
+                self.results.store_outside(cancelled)
         return outcome
 
     async def acancel(self, result_id: str) -> bool:
@@ -338,65 +269,44 @@ class JobsBackend(BaseTaskBackend):
         record = await self.results.aget(result_id) if ok else None
         if record is None:
             return Cancel.NOTHING
-        keys, args = self._cancel_args(record)
-        with translate_redis_errors(self.settings):
-            wire = connections.async_wire(self.settings)
+        cancelled = cancelled_record(record)
+        keys, args = self._cancel_args(cancelled)
+        with translate_redis_errors(self.config):
+            wire = connections.async_wire(self.config)
             outcome = Cancel(int(await scripts.CANCEL.acall(wire, keys, args)))
-            if outcome is Cancel.DEQUEUED and not self.results.colocated:
-                await self.results.aset(cancelled_record(record))
+            if outcome is Cancel.DEQUEUED:
+                await self.results.astore_outside(cancelled)
         return outcome
 
-    def _cancel_args(self, record: Record) -> tuple[list[str], list[Any]]:
-        colocated = isinstance(self.results, results.RedisResultStore) and (
-            self.results.colocated
-        )
-        result_key = self.results.raw_key(record["id"]) if colocated else ""  # type: ignore[attr-defined]
-        encoded = results.encode(cancelled_record(record)) if colocated else ""
-        keys = [QUEUE_KEY_PREFIX + record.get("queue", "default"), result_key]
+    def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
+        result_key, encoded = self.results.script_args(cancelled)
+        keys = [QUEUE_KEY_PREFIX + cancelled.get("queue", "default"), result_key]
         now_ms = int(timezone.now().timestamp() * 1000)
-        return keys, [record["id"], now_ms, encoded, self.settings.result_ttl * 1000]
+        return keys, [cancelled["id"], now_ms, encoded, self.results.ttl_ms]
 
     # Checks
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
-        from jobs.checks import check_backend
-
         return list(check_backend(self))
 
 
 def cancelled_record(record: Record) -> Record:
     """The record of a job cancelled before it ran."""
-    from jobs.exceptions import JobCancelled
-    from jobs.failures import capture
-
-    error = capture(JobCancelled("The job was cancelled before it ran."))
-    now = timezone.now().isoformat()
-    return {
-        **record,
-        "status": str(TaskResultStatus.FAILED),
-        "finished_at": now,
-        "errors": [
-            *record.get("errors", []),
-            {
-                "exception_class_path": error.exception_class_path,
-                "traceback": error.traceback,
-                "message": error.message,
-            },
-        ],
-    }
+    error = JobCancelled("The job was cancelled before it ran.")
+    return records.failed(record, error, at=timezone.now().isoformat())
 
 
 class translate_redis_errors:
     """Turn redis-py errors from an enqueue into ours, with an actionable message."""
 
-    def __init__(self, settings: JobsOptions) -> None:
-        self.settings = settings
+    def __init__(self, config: JobsOptions) -> None:
+        self.config = config
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        where = redact(self.settings.redis_url)
+        where = redact(self.config.redis_url)
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
             raise QueueUnavailable(
                 f"Redis at {where} is unreachable ({exc}); the job was not enqueued."

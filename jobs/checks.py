@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from django.core import checks
 
+from jobs.results import uses_json
+
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
 
@@ -21,8 +23,6 @@ def check_backend(backend: JobsBackend) -> Iterator[checks.CheckMessage]:
     """Yield the configuration errors of one backend (called by its check())."""
     from django.conf import settings
 
-    from jobs.results import uses_json
-
     where = f"TASKS[{backend.alias!r}]"
     if backend.config_error is not None:
         yield checks.Error(
@@ -31,7 +31,7 @@ def check_backend(backend: JobsBackend) -> Iterator[checks.CheckMessage]:
             id="jobs.E001",
         )
         return
-    alias = backend.settings.results_cache
+    alias = backend.config.results_cache
     if alias is None:
         return
     config = settings.CACHES.get(alias)

@@ -106,7 +106,7 @@ def redact(url: str) -> str:
 class JobsSettings:
     """The JOBS_* settings, read at each access so override_settings applies.
 
-    JOBS_SCHEDULES: static schedules, by name (see jobs.entries); default {}.
+    JOBS_SCHEDULES: static schedules, by name (see jobs.schedules.entries); default {}.
     JOBS_SCHEDULES_RECONCILE: seconds between a worker's full comparisons of the
         Schedule table with what it runs, which is how bulk update() and raw
         SQL reach running workers; default 30.

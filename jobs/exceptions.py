@@ -7,6 +7,8 @@
     │   ├── QueueUnavailable      Redis cannot be reached (answer 503, try later)
     │   └── QueueFull             Redis is out of memory under `noeviction`
     ├── TaskNotRegistered         a task path that is not a registered Task
+    ├── JobNotRunnable            a job recorded FAILED without running
+    │   └── AttemptsExhausted     its earlier attempts died with their worker
     ├── TaskFailed                the task failed; raised by JobResult.get()
     ├── JobCancelled              the job was cancelled (its recorded error)
     ├── ResultTimeout             JobResult.get() gave up waiting
@@ -52,6 +54,14 @@ class QueueFull(EnqueueError):
 
 class TaskNotRegistered(JobsError, LookupError):
     """The task is not a registered Django Task; only those can run."""
+
+
+class JobNotRunnable(JobsError):
+    """The job cannot run; it is recorded as failed without running."""
+
+
+class AttemptsExhausted(JobNotRunnable):
+    """The job's earlier attempts never reported back (their worker died)."""
 
 
 class TaskFailed(JobsError):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
-import traceback
 from dataclasses import dataclass
 from typing import NoReturn
 
 from django.tasks.base import TaskError
 
 from jobs.exceptions import RemoteTraceback, TaskFailed
+from jobs.records import ErrorEntry, error_entry
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -20,17 +20,30 @@ class JobTaskError(TaskError):  # type: ignore[misc]  # stubs: not frozen
 
 
 def capture(exc: BaseException) -> JobTaskError:
-    """Return the error record of `exc`, traceback included."""
-    cls = type(exc)
-    return JobTaskError(
-        exception_class_path=f"{cls.__module__}.{cls.__qualname__}",
-        traceback="".join(traceback.format_exception(exc)),
-        message=str(exc),
-    )
+    """Return the TaskError of `exc`, traceback included."""
+    return JobTaskError(**error_entry(exc))
+
+
+def entry_of(error: TaskError) -> ErrorEntry:
+    """The record's error entry of a TaskError."""
+    return {
+        "exception_class_path": error.exception_class_path,
+        "traceback": error.traceback,
+        "message": getattr(error, "message", ""),
+    }
+
+
+# Where exceptions recorded by earlier versions live now: results keep the path
+# they were recorded with for up to RESULT_TTL.
+MOVED = {
+    "jobs.execution.JobNotRunnable": "jobs.exceptions.JobNotRunnable",
+    "jobs.execution.AttemptsExhausted": "jobs.exceptions.AttemptsExhausted",
+}
 
 
 def _loaded_exception_class(path: str) -> type[Exception] | None:
     """Find the class among modules already imported; never import on Redis' word."""
+    path = MOVED.get(path, path)
     module_name, _, qualname = path.rpartition(".")
     obj: object = sys.modules.get(module_name)
     if obj is None:

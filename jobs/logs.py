@@ -23,20 +23,41 @@ current_job: ContextVar[tuple[str, str] | None] = ContextVar(
 )
 
 
+def add_job(record: logging.LogRecord) -> None:
+    """Give `record` the running job's `job_id` and `task` ("-" outside a job)."""
+    if not hasattr(record, "job_id"):
+        job = current_job.get()
+        record.job_id, record.task = job if job is not None else ("-", "-")
+
+
 class JobContextFilter(logging.Filter):
     """Add `job_id` and `task` attributes to every record (never filters out)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        job = current_job.get()
-        record.job_id, record.task = job if job is not None else ("-", "-")
+        add_job(record)
         return True
 
 
-def __getattr__(name: str) -> Any:
-    # `jobs.logs.JsonFormatter` stays the name LOGGING configs use, but every
-    # worker imports this module: python-json-logger loads only when asked for.
-    if name == "JsonFormatter":
-        from jobs.json_logs import JsonFormatter
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time, level, logger, message, job_id, task, and
+    exc_info when there is a traceback. Needs no filter: the job is read here.
 
-        return JsonFormatter
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    Arguments are python-json-logger's; it loads when a formatter is made, not
+    in every process that imports this module.
+    """
+
+    FIELDS = "%(asctime)s %(levelname)s %(name)s %(message)s %(job_id)s %(task)s"
+    RENAMED = {"asctime": "time", "levelname": "level", "name": "logger"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        from pythonjsonlogger.json import JsonFormatter as PythonJsonFormatter
+
+        if not args:
+            kwargs.setdefault("fmt", self.FIELDS)
+        kwargs.setdefault("rename_fields", self.RENAMED)
+        self.json = PythonJsonFormatter(*args, **kwargs)
+
+    def format(self, record: logging.LogRecord) -> str:
+        add_job(record)
+        return self.json.format(record)

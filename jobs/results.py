@@ -1,48 +1,80 @@
-"""Results in a Django cache, as JSON records.
+"""Where result records live: a Django cache, written inside the queue's scripts
+when that cache is on the queue's own Redis.
 
 `ResultStore` goes through any Django cache's API. When the cache is Django's
 RedisCache with our JSON serializer, `RedisResultStore` reads and writes the same
-keys and bytes natively (async without a thread hop); if that cache lives on the
-queue's Redis the record is written inside the queue's own scripts, so storing a
-result costs no extra round trip. Either way `caches[alias].get(key)` reads it.
+keys and bytes natively (async without a thread hop). When that cache lives on
+the queue's Redis (`colocated`), the queue's Lua scripts write the record in the
+same round trip as the queue change; `script_args()` hands them the key and
+bytes and `store_outside()` has nothing left to do. Either way
+`caches[alias].get(key)` reads the record.
+
+Only this module knows which case applies: callers always call both steps.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
-from django.core.cache import BaseCache
-from django.tasks.base import TaskResultStatus
+from django.core.cache import BaseCache, caches
+from django.core.cache.backends.redis import RedisCache
+from django.utils.module_loading import import_string
 
 from jobs import serialization
-from jobs.constants import RESULT_KEY_PREFIX
-from jobs.exceptions import SerializationError
-from jobs.failures import JobTaskError
+from jobs.records import Record, decode, encode, is_record
+from jobs.redis import connections
+from jobs.redis.keys import RESULT_KEY_PREFIX
 
 if TYPE_CHECKING:
     from jobs.conf import JobsOptions
-    from jobs.task import JobResult, JobsTask
 
-Record = dict[str, Any]
+NOT_IN_SCRIPTS = ("", b"")  # script_args() when the record is stored outside
 
 
 class ResultStore:
     """Result records through a Django cache's own API."""
 
-    colocated = False  # True when the queue's scripts can write the record
+    colocated = False  # True when the queue's scripts write the records
 
     def __init__(self, cache: BaseCache, ttl: int) -> None:
         self.cache = cache
         self.ttl = ttl  # seconds
 
+    @property
+    def ttl_ms(self) -> int:
+        return self.ttl * 1000
+
     def key(self, result_id: str) -> str:
         return RESULT_KEY_PREFIX + result_id
 
+    # The seam for the queue's scripts
+
+    def script_args(self, record: Record) -> tuple[str, bytes | str]:
+        """The key and bytes a queue script writes `record` as, or ("", "")
+        when the record lives elsewhere (then store_outside() writes it)."""
+        return NOT_IN_SCRIPTS
+
+    def store_outside(self, record: Record, *, only_new: bool = False) -> None:
+        """Write `record` unless the queue's scripts already did."""
+        self.set(record, only_new=only_new)
+
+    async def astore_outside(self, record: Record, *, only_new: bool = False) -> None:
+        """See store_outside()."""
+        await self.aset(record, only_new=only_new)
+
+    # Reads and writes
+
     def get(self, result_id: str) -> Record | None:
-        record: Record | None = self.cache.get(self.key(result_id))
-        return record
+        found = self.cache.get(self.key(result_id))
+        return cast("Record", found) if is_record(found) else None
+
+    def get_many(self, ids: list[str]) -> dict[str, Record]:
+        """The records of `ids` that exist, in one round trip where possible."""
+        by_key = self.cache.get_many([self.key(i) for i in ids])
+        found = {i: by_key.get(self.key(i)) for i in ids}
+        return {i: cast("Record", r) for i, r in found.items() if is_record(r)}
 
     def set(self, record: Record, *, only_new: bool = False) -> None:
         """Store `record`; with `only_new`, leave an existing one alone."""
@@ -74,124 +106,49 @@ class RedisResultStore(ResultStore):
         # and ids are checked where they come in (backend.RESULT_ID).
         return self.cache.make_key(self.key(result_id))
 
-    def get(self, result_id: str) -> Record | None:
-        from jobs.connections import sync_client
+    def script_args(self, record: Record) -> tuple[str, bytes | str]:
+        if not self.colocated:
+            return NOT_IN_SCRIPTS
+        return self.raw_key(record["id"]), encode(record)
 
-        raw = cast(
-            "bytes | None", sync_client(self.options).get(self.raw_key(result_id))
-        )
+    def store_outside(self, record: Record, *, only_new: bool = False) -> None:
+        if not self.colocated:
+            self.set(record, only_new=only_new)
+
+    async def astore_outside(self, record: Record, *, only_new: bool = False) -> None:
+        if not self.colocated:
+            await self.aset(record, only_new=only_new)
+
+    def get(self, result_id: str) -> Record | None:
+        client = connections.sync_client(self.options)
+        raw = cast("bytes | None", client.get(self.raw_key(result_id)))
         return None if raw is None else decode(raw)
 
-    def set(self, record: Record, *, only_new: bool = False) -> None:
-        from jobs.connections import sync_client
+    def get_many(self, ids: list[str]) -> dict[str, Record]:
+        if not ids:
+            return {}
+        client = connections.sync_client(self.options)
+        raws = cast("list[bytes | None]", client.mget([self.raw_key(i) for i in ids]))
+        return {i: decode(raw) for i, raw in zip(ids, raws, strict=True) if raw}
 
-        sync_client(self.options).set(
+    def set(self, record: Record, *, only_new: bool = False) -> None:
+        connections.sync_client(self.options).set(
             self.raw_key(record["id"]), encode(record), ex=self.ttl, nx=only_new
         )
 
     async def aget(self, result_id: str) -> Record | None:
-        from jobs.connections import async_client
-
-        raw: bytes | None = await async_client(self.options).get(
-            self.raw_key(result_id)
-        )
+        client = connections.async_client(self.options)
+        raw: bytes | None = await client.get(self.raw_key(result_id))
         return None if raw is None else decode(raw)
 
     async def aset(self, record: Record, *, only_new: bool = False) -> None:
-        from jobs.connections import async_client
-
-        await async_client(self.options).set(
+        await connections.async_client(self.options).set(
             self.raw_key(record["id"]), encode(record), ex=self.ttl, nx=only_new
         )
 
 
-def encode(record: Record) -> bytes:
-    return serialization.dumps(record)
-
-
-def decode(raw: bytes) -> Record:
-    record = serialization.loads(raw)
-    if not isinstance(record, dict) or "id" not in record or "status" not in record:
-        raise SerializationError("refused a malformed result record")
-    return record
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
-
-
-def to_record(result: JobResult, **extra: Any) -> Record:
-    """Return the JSON record of `result` (`extra`: return_value, progress)."""
-    task = result.task
-    if result.meta:
-        extra["meta"] = result.meta
-    return {
-        "id": result.id,
-        "task": task.module_path,
-        "backend": result.backend,
-        "queue": task.queue_name,
-        "priority": task.priority,
-        "run_after": _iso(task.run_after),
-        "args": result.args,
-        "kwargs": result.kwargs,
-        "status": str(result.status),
-        "enqueued_at": _iso(result.enqueued_at),
-        "started_at": _iso(result.started_at),
-        "finished_at": _iso(result.finished_at),
-        "last_attempted_at": _iso(result.last_attempted_at),
-        "errors": errors_of(result),
-        "worker_ids": list(result.worker_ids),
-        **extra,
-    }
-
-
-def errors_of(result: JobResult) -> list[dict[str, str]]:
-    return [
-        {
-            "exception_class_path": e.exception_class_path,
-            "traceback": e.traceback,
-            "message": getattr(e, "message", ""),
-        }
-        for e in result.errors
-    ]
-
-
-def from_record(record: Record, task: JobsTask) -> JobResult:
-    """Rebuild the JobResult of `record`, for `task` (already looked up)."""
-    from jobs.task import JobResult
-
-    run_after = _dt(record.get("run_after"))
-    if run_after is not None or record.get("queue") != task.queue_name:
-        task = task.using(queue_name=record.get("queue"), run_after=run_after)
-    result = JobResult(
-        task=task,
-        id=record["id"],
-        status=TaskResultStatus(record["status"]),
-        enqueued_at=_dt(record.get("enqueued_at")),
-        started_at=_dt(record.get("started_at")),
-        finished_at=_dt(record.get("finished_at")),
-        last_attempted_at=_dt(record.get("last_attempted_at")),
-        args=record.get("args", []),
-        kwargs=record.get("kwargs", {}),
-        backend=record.get("backend", task.backend),
-        errors=[JobTaskError(**e) for e in record.get("errors", [])],
-        worker_ids=record.get("worker_ids", []),
-        meta=record.get("meta"),
-        progress=record.get("progress"),
-    )
-    object.__setattr__(result, "_return_value", record.get("return_value"))
-    return result
-
-
 def build_store(options: JobsOptions) -> ResultStore:
     """Return the store for OPTIONS: RESULTS_CACHE, or a Redis cache on REDIS_URL."""
-    from django.core.cache import caches
-    from django.core.cache.backends.redis import RedisCache
-
     if options.results_cache is None:
         cache = RedisCache(
             options.redis_url,
@@ -206,8 +163,6 @@ def build_store(options: JobsOptions) -> ResultStore:
 
 def same_redis(cache: Any, redis_url: str) -> bool:
     """Whether a RedisCache uses our serializer on the queue's server and database."""
-    from urllib.parse import urlsplit
-
     servers = getattr(cache, "_servers", [])
     if len(servers) != 1 or not uses_json(cache):
         return False
@@ -221,8 +176,6 @@ def same_redis(cache: Any, redis_url: str) -> bool:
 
 def uses_json(cache: Any) -> bool:
     """Whether a RedisCache is configured with jobs' CacheSerializer (or a subclass)."""
-    from django.utils.module_loading import import_string
-
     serializer = getattr(cache, "_options", {}).get("serializer")
     if isinstance(serializer, str):
         try:

@@ -16,13 +16,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, cast
 
-from django.tasks.base import Task, TaskContext, TaskResult
+from django.tasks.base import Task, TaskContext, TaskResult, TaskResultStatus
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
+from jobs import registry
+from jobs.failures import JobTaskError, entry_of, raise_remote
+from jobs.records import Progress, Record
+
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
-    from jobs.progress import ProgressReporter
+    from jobs.worker.progress import ProgressReporter
 
 RETRY_BACKOFF_MAX = 600.0  # seconds, cap of the exponential backoff
 
@@ -54,8 +58,6 @@ class JobsTask(Task):  # type: ignore[type-arg]
             raise InvalidTask("timeout must be positive.")
         if self.retry_backoff < 0:
             raise InvalidTask("retry_backoff must not be negative.")
-        from jobs import registry
-
         registry.register(self)
 
     def using(
@@ -99,7 +101,7 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
 
     meta: dict[str, Any] | None = None
     # progress: {"done", "total", "message", "updated_at"} as the task last set it.
-    progress: dict[str, Any] | None = None
+    progress: Progress | None = None
 
     def get(self, timeout: float | None = None) -> Any:
         """Wait for the task; return its value or re-raise its error.
@@ -109,20 +111,18 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
         Raise `jobs.ResultTimeout` if it is not finished within `timeout` seconds.
         """
         backend = cast("JobsBackend", self.task.get_backend())
-        finished = backend.wait_for_result(self.id, timeout)
+        finished = backend.get_finished_result(self.id, timeout)
         self._copy_from(finished)
         return finished.value_or_raise()
 
     async def aget(self, timeout: float | None = None) -> Any:
         """See get()."""
         backend = cast("JobsBackend", self.task.get_backend())
-        finished = await backend.await_result(self.id, timeout)
+        finished = await backend.aget_finished_result(self.id, timeout)
         self._copy_from(finished)
         return finished.value_or_raise()
 
     def value_or_raise(self) -> Any:
-        from jobs.failures import raise_remote
-
         if self.errors and self.status == "FAILED":
             raise_remote(self.errors[-1])
         return self.return_value
@@ -140,6 +140,63 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
         for name in names:
             if name not in ("task", "id", "args", "kwargs", "backend"):
                 object.__setattr__(self, name, getattr(other, name, None))
+
+    def to_record(self) -> Record:
+        """Return the JSON record of this result (see jobs.records)."""
+        task = self.task
+        record: Record = {
+            "id": self.id,
+            "task": task.module_path,
+            "backend": self.backend,
+            "queue": task.queue_name,
+            "priority": task.priority,
+            "run_after": _iso(task.run_after),
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "status": str(self.status),
+            "enqueued_at": _iso(self.enqueued_at),
+            "started_at": _iso(self.started_at),
+            "finished_at": _iso(self.finished_at),
+            "last_attempted_at": _iso(self.last_attempted_at),
+            "errors": [entry_of(e) for e in self.errors],
+            "worker_ids": list(self.worker_ids),
+        }
+        if self.meta:
+            record["meta"] = self.meta
+        return record
+
+    @classmethod
+    def from_record(cls, record: Record, task: JobsTask) -> JobResult:
+        """Rebuild the result of `record`, for `task` (already looked up)."""
+        run_after = _dt(record.get("run_after"))
+        if run_after is not None or record.get("queue") != task.queue_name:
+            task = task.using(queue_name=record.get("queue"), run_after=run_after)
+        result = cls(
+            task=task,
+            id=record["id"],
+            status=TaskResultStatus(record["status"]),
+            enqueued_at=_dt(record.get("enqueued_at")),
+            started_at=_dt(record.get("started_at")),
+            finished_at=_dt(record.get("finished_at")),
+            last_attempted_at=_dt(record.get("last_attempted_at")),
+            args=record.get("args", []),
+            kwargs=record.get("kwargs", {}),
+            backend=record.get("backend", task.backend),
+            errors=[JobTaskError(**e) for e in record.get("errors", [])],
+            worker_ids=record.get("worker_ids", []),
+            meta=record.get("meta"),
+            progress=record.get("progress"),
+        )
+        object.__setattr__(result, "_return_value", record.get("return_value"))
+        return result
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

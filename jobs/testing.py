@@ -15,13 +15,13 @@ from asgiref.sync import async_to_sync
 from django.tasks import task_backends
 
 from jobs.backend import JobsBackend
+from jobs.worker import JobsWorker
 
 
 async def adrain(
     backend: str = "default", queues: list[str] | None = None, **options: Any
 ) -> dict[str, int]:
     """Run every due job of `backend`'s queues in a burst worker; return its counts."""
-    from jobs.worker import JobsWorker
 
     jobs_backend = task_backends[backend]
     assert isinstance(jobs_backend, JobsBackend), f"{backend!r} is not a JobsBackend"

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from jobs.backend import JobsBackend
+
 if TYPE_CHECKING:
     from django.tasks.base import Task
 
@@ -30,7 +32,6 @@ def enqueue_on_commit(task: Task[Any, Any], *args: Any, **kwargs: Any) -> JobRes
     If the transaction rolls back, nothing is queued and the id never exists. If
     Redis refuses the job at commit time, the error propagates from the commit.
     """
-    from jobs.backend import JobsBackend
 
     backend = task.get_backend()
     assert isinstance(backend, JobsBackend), "enqueue_on_commit needs a JobsBackend"

@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from django.tasks.exceptions import TaskResultDoesNotExist
 
-from jobs import connections, results
-from jobs.constants import DONE_CHANNEL_PREFIX
 from jobs.exceptions import ResultTimeout
+from jobs.records import FINISHED, Record, decode
+from jobs.redis import connections
+from jobs.redis.keys import DONE_CHANNEL_PREFIX
 
 if TYPE_CHECKING:
-    from jobs.backend import JobsBackend
+    from jobs.conf import JobsOptions
+    from jobs.results import ResultStore
 
-FINISHED = frozenset({"SUCCESSFUL", "FAILED"})
 RECHECK = 5.0  # seconds between safety re-reads while waiting
 
 
@@ -30,23 +31,25 @@ def _remaining(deadline: float | None) -> float:
     return min(RECHECK, deadline - time.monotonic())
 
 
-def _from_message(message: dict[str, Any] | None) -> results.Record | None:
+def _from_message(message: dict[str, Any] | None) -> Record | None:
     if message is None or message.get("type") != "message" or not message["data"]:
         return None
-    return results.decode(message["data"])
+    return decode(message["data"])
 
 
 def _timed_out(result_id: str, timeout: float | None) -> ResultTimeout:
     return ResultTimeout(f"Task {result_id} did not finish within {timeout} s.")
 
 
-def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> results.Record:
+def finished_record(
+    store: ResultStore, config: JobsOptions, result_id: str, timeout: float | None
+) -> Record:
     """Block until the job is finished; return its record."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    pubsub = connections.sync_client(backend.settings).pubsub()  # type: ignore[no-untyped-call]
+    pubsub = connections.sync_client(config).pubsub()  # type: ignore[no-untyped-call]
     try:
         pubsub.subscribe(DONE_CHANNEL_PREFIX + result_id)
-        record = backend.results.get(result_id)
+        record = store.get(result_id)
         while record is not None and record["status"] not in FINISHED:
             remaining = _remaining(deadline)
             if remaining <= 0:
@@ -54,7 +57,7 @@ def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> results
             message = pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=remaining
             )
-            record = _from_message(message) or backend.results.get(result_id)
+            record = _from_message(message) or store.get(result_id)
     finally:
         pubsub.close()
     if record is None:
@@ -62,15 +65,15 @@ def wait(backend: JobsBackend, result_id: str, timeout: float | None) -> results
     return record
 
 
-async def await_(
-    backend: JobsBackend, result_id: str, timeout: float | None
-) -> results.Record:
-    """See wait()."""
+async def afinished_record(
+    store: ResultStore, config: JobsOptions, result_id: str, timeout: float | None
+) -> Record:
+    """See finished_record()."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    pubsub = connections.async_client(backend.settings).pubsub()
+    pubsub = connections.async_client(config).pubsub()
     try:
         await pubsub.subscribe(DONE_CHANNEL_PREFIX + result_id)
-        record = await backend.results.aget(result_id)
+        record = await store.aget(result_id)
         while record is not None and record["status"] not in FINISHED:
             remaining = _remaining(deadline)
             if remaining <= 0:
@@ -78,7 +81,7 @@ async def await_(
             message = await pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=remaining
             )
-            record = _from_message(message) or await backend.results.aget(result_id)
+            record = _from_message(message) or await store.aget(result_id)
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
     if record is None:

@@ -17,7 +17,7 @@ import pytest
 import redis
 from django.test import override_settings
 
-from jobs import connections
+from jobs.redis import connections
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import path
 
 from jobs import dashboard
-from jobs.exporter import metrics_view
+from jobs.dashboard import metrics_view
 from webproject import views
 
 urlpatterns = [

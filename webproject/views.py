@@ -18,9 +18,10 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import EnqueueError, JobResult, TaskNotRegistered, connections, results
+from jobs import EnqueueError, JobResult, TaskNotRegistered, records
 from jobs.backend import JobsBackend
-from jobs.constants import DONE_CHANNEL_PREFIX, PROGRESS_CHANNEL_PREFIX
+from jobs.redis import connections
+from jobs.redis.keys import DONE_CHANNEL_PREFIX, PROGRESS_CHANNEL_PREFIX
 from webproject import tasks
 
 OWNER_KEY = "jobs_owner"
@@ -199,7 +200,7 @@ async def job_events(request: HttpRequest) -> StreamingHttpResponse:
 
 async def _events(ids: list[str], owner: str | None) -> AsyncIterator[str]:
     backend = jobs_backend()
-    pubsub = connections.async_client(backend.settings).pubsub()
+    pubsub = connections.async_client(backend.config).pubsub()
     try:
         # Subscribe before reading the current state: nothing falls in between.
         channels = [
@@ -254,7 +255,7 @@ async def _relay(message: dict[str, Any], watching: set[str]) -> str:
         # in another cache than the queue's Redis.
         watching.discard(result_id)
         return _sse("done", describe(await backend.aget_result(result_id)))
-    record = results.decode(message["data"])
+    record = records.decode(message["data"])
     return _sse("progress", describe(backend.result_from(record, result_id)))
 
 

@@ -91,7 +91,7 @@ def test_poison_job_fails_after_max_attempts_and_others_keep_flowing(worker_proc
     wait_until(lambda: finished(poison.id), timeout=30, what="the poison job to fail")
     poison.refresh()
     assert poison.status == "FAILED"
-    assert poison.errors[-1].exception_class_path == "jobs.execution.AttemptsExhausted"
+    assert poison.errors[-1].exception_class_path == "jobs.exceptions.AttemptsExhausted"
     assert runs(r, "p") == 2  # max_attempts=2: tried twice, never a third time
     for result in others:
         assert result.get(timeout=20).startswith("o")

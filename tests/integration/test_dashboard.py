@@ -9,7 +9,7 @@ import pytest
 from django.tasks import task_backends
 from django.test import Client, override_settings
 
-from jobs import monitor
+from jobs.dashboard import monitor
 from jobs.testing import drain
 from tests import tasks
 from tests.conftest import RedisServer, free_port, settings_for, wait_until
@@ -128,7 +128,7 @@ def test_history_survives_a_redis_restart(tmp_path, admin_client):
             done = tasks.boom.enqueue("before the restart")
             drain()
             server.stop()
-            from jobs import connections
+            from jobs.redis import connections
 
             connections.close_all()
             server.start()

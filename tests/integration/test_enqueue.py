@@ -58,15 +58,15 @@ async def test_aenqueue_and_aget_result_are_native_async(r):
 
 
 async def test_async_pool_is_per_event_loop():
-    from jobs import connections
+    from jobs.redis import connections
 
     backend = task_backends["default"]
-    first = connections.async_client(backend.settings)
-    assert connections.async_client(backend.settings) is first
+    first = connections.async_client(backend.config)
+    assert connections.async_client(backend.config) is first
 
     def other_loop():
         async def get():
-            return connections.async_client(backend.settings)
+            return connections.async_client(backend.config)
 
         return asyncio.run(get())
 

@@ -9,7 +9,7 @@ from django.tasks import task_backends
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
 
-from jobs.exporter import render
+from jobs.dashboard.exporter import render
 from jobs.testing import drain
 from tests import tasks
 from tests.integration.test_enqueue import _dead_url, _tasks_at

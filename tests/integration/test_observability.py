@@ -9,8 +9,8 @@ import time
 import pytest
 from django.tasks import task_backends
 
-from jobs import connections, scripts
 from jobs.logs import JobContextFilter
+from jobs.redis import connections, scripts
 from jobs.testing import adrain
 from jobs.worker import JobsWorker
 from tests import tasks
@@ -45,7 +45,7 @@ async def test_the_heartbeat_trims_the_index_by_age_and_length(r):
     assert [m.decode() for m in r.zrange("jobs:recent", 0, -1)] == [kept.id]
     # The length cap keeps the newest entries.
     r.zadd("jobs:recent", {f"n{i}": 1_000 + i for i in range(5)})
-    wire = connections.sync_wire(task_backends["default"].settings)
+    wire = connections.sync_wire(task_backends["default"].config)
     scripts.TRIM_RECENT.call(wire, ["jobs:recent"], [0, 3])
     assert [m.decode() for m in r.zrange("jobs:recent", 0, -1)] == ["n3", "n4", kept.id]
 
@@ -72,7 +72,7 @@ async def test_live_workers_register_their_running_jobs(r):
     try:
         result = await tasks.asleeper.aenqueue(1)
         await asyncio.sleep(0.2)
-        await worker.register()
+        await worker.heartbeat.register()
         assert r.zscore("jobs:workers", worker.worker_id) is not None
         info = {
             k.decode(): v.decode()

@@ -109,7 +109,7 @@ def test_sync_get_from_another_thread_while_a_worker_runs():
 
 
 async def test_unknown_exception_class_becomes_task_failed(worker, r):
-    from jobs.results import decode, encode
+    from jobs.records import decode, encode
 
     result = await tasks.boom.aenqueue("x")
     with pytest.raises(ValueError):

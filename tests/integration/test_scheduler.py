@@ -19,11 +19,11 @@ from django.test import override_settings
 from django.utils import timezone
 
 from jobs import crontab
-from jobs.constants import SCHEDULES_LAST_KEY
-from jobs.cronjobs import converted, read_changes, read_rows
-from jobs.entries import ROW_FIELDS
 from jobs.models import Schedule
-from jobs.scheduler import Scheduler
+from jobs.redis.keys import SCHEDULES_LAST_KEY
+from jobs.schedules.entries import ROW_FIELDS
+from jobs.schedules.scheduler import Scheduler
+from jobs.schedules.sources import converted, read_changes, read_rows
 from jobs.worker import JobsWorker
 
 pytestmark = pytest.mark.django_db(transaction=True)

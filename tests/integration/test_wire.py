@@ -8,15 +8,16 @@ import pytest
 from django.tasks import task_backends
 from redis.exceptions import ResponseError
 
-from jobs import connections, results, scripts
-from jobs.batching import CommandBatcher
-from jobs.running import TICK, RunningWriter
-from jobs.wire import AsyncWire
+from jobs import records
+from jobs.redis import connections, scripts
+from jobs.redis.batching import CommandBatcher
+from jobs.redis.wire import AsyncWire
+from jobs.worker.running import TICK, RunningWriter
 
 
 @pytest.fixture
 async def wire():
-    client = connections.new_async_client(task_backends["default"].settings)
+    client = connections.new_async_client(task_backends["default"].config)
     wire = AsyncWire(client.connection_pool)
     yield wire
     await wire.aclose()
@@ -72,8 +73,8 @@ async def test_running_is_written_only_for_jobs_still_running_after_the_delay(wi
     await asyncio.sleep(0.07)  # past the first deadlines, before the retry's
     assert r.get(store.raw_key("quick")) is None  # its first deadline wrote nothing
     for job_id in ("slow-1", "slow-2"):
-        assert results.decode(r.get(store.raw_key(job_id)))["status"] == "RUNNING"
+        assert records.decode(r.get(store.raw_key(job_id)))["status"] == "RUNNING"
         assert 0 < r.ttl(store.raw_key(job_id)) <= store.ttl
     await asyncio.sleep(0.03 + TICK)  # the retry's own deadline
-    assert results.decode(r.get(store.raw_key("quick")))["status"] == "RUNNING"
+    assert records.decode(r.get(store.raw_key("quick")))["status"] == "RUNNING"
     assert writer.timer is None and not writer.pending  # nothing left to wake for

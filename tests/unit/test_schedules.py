@@ -10,8 +10,8 @@ import pytest
 from croniter import croniter
 
 from jobs import ScheduleError, crontab
-from jobs import cron as cron_module
-from jobs.schedules import (
+from jobs.schedules import cron as cron_module
+from jobs.schedules.timing import (
     as_aware,
     clocked,
     interval,

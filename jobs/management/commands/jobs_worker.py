@@ -14,6 +14,11 @@ from django.tasks import task_backends
 
 from jobs.backend import JobsBackend
 from jobs.exceptions import WorkerError
+from jobs.logs import JsonFormatter
+from jobs.schedules.scheduler import Scheduler
+from jobs.worker import JobsWorker
+from jobs.worker.loop import checked_queues
+from jobs.worker.supervisor import Supervisor
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 
@@ -53,6 +58,12 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
+        self.add_consuming_arguments(parser)
+        self.add_process_arguments(parser)
+        self.add_logging_arguments(parser)
+
+    def add_consuming_arguments(self, parser: ArgumentParser) -> None:
+        """What to run: backend, queues, concurrency, burst, schedules."""
         parser.add_argument(
             "--backend",
             default="default",
@@ -71,6 +82,22 @@ class Command(BaseCommand):
             default=10,
             help="Jobs run at once per process (default: %(default)s).",
         )
+        parser.add_argument(
+            "--burst",
+            action="store_true",
+            help="Stop once the queues are empty.",
+        )
+        parser.add_argument(
+            "--schedules",
+            action=BooleanOptionalAction,
+            default=None,
+            help="Also enqueue the periodic schedules (Schedule rows and "
+            "JOBS_SCHEDULES), like Celery's `worker -B`. On by default except with "
+            "--burst; safe on any number of workers: each run is enqueued once.",
+        )
+
+    def add_process_arguments(self, parser: ArgumentParser) -> None:
+        """How processes are kept: their number, recycling, the grace period."""
         parser.add_argument(
             "-p",
             "--processes",
@@ -92,24 +119,13 @@ class Command(BaseCommand):
             help="Replace a worker process whose memory (RSS) exceeds this many MB.",
         )
         parser.add_argument(
-            "--burst",
-            action="store_true",
-            help="Stop once the queues are empty.",
-        )
-        parser.add_argument(
             "--grace",
             type=non_negative_float,
             default=30.0,
             help="Seconds running jobs get on SIGTERM (default: %(default)s).",
         )
-        parser.add_argument(
-            "--schedules",
-            action=BooleanOptionalAction,
-            default=None,
-            help="Also enqueue the periodic schedules (Schedule rows and "
-            "JOBS_SCHEDULES), like Celery's `worker -B`. On by default except with "
-            "--burst; safe on any number of workers: each run is enqueued once.",
-        )
+
+    def add_logging_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "-l",
             "--loglevel",
@@ -135,7 +151,7 @@ class Command(BaseCommand):
             )
         queues = options["queues"].split(",") if options["queues"] else None
         try:
-            self.check_queues(backend, queues)
+            checked_queues(backend, queues)
         except WorkerError as e:
             raise CommandError(str(e)) from e
         supervised = (
@@ -144,7 +160,6 @@ class Command(BaseCommand):
         if not supervised:
             self.run_worker(backend, queues, options)
             return
-        from jobs.supervisor import Supervisor
 
         Supervisor(
             backend,
@@ -155,19 +170,10 @@ class Command(BaseCommand):
             burst=options["burst"],
         ).run()
 
-    def check_queues(self, backend: JobsBackend, queues: list[str] | None) -> None:
-        unknown = set(queues or ()) - backend.queues
-        if unknown:
-            raise WorkerError(
-                f"Queues {sorted(unknown)} are not in the backend's QUEUES "
-                f"{sorted(backend.queues)}."
-            )
-
     def run_worker(
         self, backend: JobsBackend, queues: list[str] | None, options: dict[str, Any]
     ) -> int:
         """Run one worker in this process until it stops; return its exit code."""
-        from jobs.worker import JobsWorker
 
         loop = new_event_loop()
         asyncio.set_event_loop(loop)
@@ -196,8 +202,6 @@ class Command(BaseCommand):
         return 0
 
     def scheduler(self) -> Any:
-        from jobs.scheduler import Scheduler
-
         return Scheduler()
 
     def exit_despite_stuck_threads(self) -> None:
@@ -223,7 +227,6 @@ class Command(BaseCommand):
     def use_json_logs(self) -> None:
         """Give every configured handler the JSON formatter (job id and task
         included), wherever LOGGING sends it."""
-        from jobs.logs import JsonFormatter
 
         formatter = JsonFormatter()
         loggers = [

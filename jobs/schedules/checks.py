@@ -11,6 +11,8 @@ from typing import Any
 
 from django.core import checks
 
+from jobs.schedules.static import static_entries
+
 HINT = "See docs/schedules.md for the shape of JOBS_SCHEDULES."
 
 
@@ -19,8 +21,6 @@ def check_static_schedules(
     app_configs: Any = None, **kwargs: Any
 ) -> list[checks.CheckMessage]:
     from django.conf import settings
-
-    from jobs.entries import static_entries
 
     errors: list[checks.CheckMessage] = []
     reconcile = getattr(settings, "JOBS_SCHEDULES_RECONCILE", 30)

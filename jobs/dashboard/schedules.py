@@ -16,9 +16,13 @@ from django.apps import apps
 from django.db import DatabaseError
 from django.urls import NoReverseMatch, reverse
 
-from jobs import monitor
-from jobs.constants import SCHEDULES_LAST_KEY
+from jobs.conf import jobs_settings
+from jobs.dashboard import monitor
 from jobs.exceptions import JobsError
+from jobs.redis.keys import SCHEDULES_LAST_KEY
+from jobs.schedules.entries import db_aware, resolve_task
+from jobs.schedules.static import static_entries, static_entry
+from jobs.schedules.timing import Cron, Interval, describe_interval
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -86,7 +90,6 @@ def database_row(schedule: Any, now: datetime) -> ScheduleRow:
         upcoming = runs[0] if runs else None
     except JobsError as e:
         problem = str(e)
-    from jobs.entries import db_aware
 
     return ScheduleRow(
         key=f"db:{schedule.pk}",
@@ -113,8 +116,6 @@ def change_url(pk: int) -> str:
 def static_rows(
     now: datetime, backend: JobsBackend
 ) -> tuple[list[ScheduleRow], list[tuple[str, str]]]:
-    from jobs.conf import jobs_settings
-    from jobs.entries import static_entries
 
     entries, problems = static_entries(jobs_settings.SCHEDULES)
     keys = [entry.key for entry in entries]
@@ -142,12 +143,10 @@ def static_rows(
 
 
 def describe_timing(timing: Any) -> str:
-    from jobs import schedules
-
-    if isinstance(timing, schedules.Cron):
+    if isinstance(timing, Cron):
         return f"cron {timing.fields.expression} ({timing.zone.key})"
-    if isinstance(timing, schedules.Interval):
-        return schedules.describe_interval(timing.every)
+    if isinstance(timing, Interval):
+        return describe_interval(timing.every)
     return f"Once, at {timing.at:%Y-%m-%d %H:%M:%S %Z}"
 
 
@@ -191,9 +190,6 @@ def run_now(key: str) -> tuple[str, str]:
 
 
 def run_static(name: str) -> str:
-    from jobs.conf import jobs_settings
-    from jobs.entries import resolve_task, static_entry
-
     items = jobs_settings.SCHEDULES
     if name not in items:
         raise LookupError(name)

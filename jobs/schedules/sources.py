@@ -1,86 +1,38 @@
-"""The schedules as arq cron jobs, and the database side of running them.
+"""The database side of running schedules: rows in, last runs out.
 
-`ScheduleCronJob` is arq's CronJob with its next run from jobs.schedules. The
-rest runs in a thread, off the event loop: reading rows into cron jobs, writing
-the last runs back in batches, and telling workers when rows change.
+It runs in a thread, off the event loop: reading rows (all at start-up and on
+each reconcile, or the ones a change named) into cron jobs, and writing the
+last runs back in batches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import redis
-from arq.cron import CronJob
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections, transaction
+from django.db.models import F
+from django.db.models.sql.constants import MULTI
 from django.tasks.exceptions import InvalidTask
-from redis.exceptions import RedisError
 
-from jobs import conf, entries
-from jobs.constants import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
-from jobs.entries import Entry
 from jobs.exceptions import JobsError
+from jobs.schedules import entries
+from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob
+from jobs.schedules.models import Schedule, to_db
 
 if TYPE_CHECKING:
     from django.db.models.sql.compiler import SQLCompiler
 
 logger = logging.getLogger("jobs.scheduler")
 
-TOLERANCE = timedelta(seconds=60)  # a run later than this was missed (policy skip)
 FLUSH_EVERY = 0.5  # seconds between batched writes of last runs to the database
 # A worker reloads a row when any of its first columns differ; its own writes
 # (last run, result id: the last two) do not count, or each run would reload it.
 FINGERPRINT_SIZE = len(entries.ROW_FIELDS) - 2
-
-
-async def _placeholder(ctx: dict[Any, Any]) -> None:
-    """arq's CronJob names a coroutine; ours enqueue Django tasks instead."""
-
-
-@dataclass(eq=False)
-class ScheduleCronJob(CronJob):
-    """An arq CronJob whose next run comes from a schedule (jobs.schedules)."""
-
-    entry: Entry = field(kw_only=True)
-    seq: int = field(default=0, kw_only=True)  # its current place in the heap
-
-    @classmethod
-    def of(cls, entry: Entry) -> ScheduleCronJob:
-        # arq's calendar fields stay None: calculate_next() asks the entry.
-        return cls(
-            name=entry.key,
-            coroutine=_placeholder,
-            month=None,
-            day=None,
-            weekday=None,
-            hour=None,
-            minute=None,
-            second=None,
-            microsecond=0,
-            run_at_startup=False,
-            unique=True,
-            job_id=None,
-            timeout_s=None,
-            keep_result_s=None,
-            keep_result_forever=None,
-            max_tries=None,
-            entry=entry,
-        )
-
-    def calculate_next(self, prev_run: datetime) -> None:
-        self.next_run = self.entry.next_run(prev_run)
-
-
-def last_tick(job_id: bytes | None) -> datetime | None:
-    """The run time in a schedule's last job id (`...:<ms>`)."""
-    if not job_id:
-        return None
-    ms = job_id.decode().rsplit(":", 1)[-1]
-    return datetime.fromtimestamp(int(ms) / 1000, UTC) if ms.isdigit() else None
 
 
 Change = tuple[str, tuple[Any, ...], "ScheduleCronJob | None"]
@@ -133,11 +85,6 @@ def job_of(row: dict[str, Any], alias: str, now: datetime) -> ScheduleCronJob | 
 def read_rows(pks: list[int] | None) -> tuple[list[Sequence[Any]], SQLCompiler]:
     """The enabled rows (all, or these pks) as the database driver returns them,
     and the compiler whose converters make them Python values (converted())."""
-    from django.db import close_old_connections
-    from django.db.models.sql.constants import MULTI
-
-    from jobs.models import Schedule
-
     close_old_connections()
     rows = Schedule.objects.enabled().order_by()  # any order will do: no sort
     if pks is not None:
@@ -187,11 +134,6 @@ class StateWriter:
 
 
 def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
-    from django.db import transaction
-    from django.db.models import F
-
-    from jobs.models import Schedule, to_db
-
     with transaction.atomic():
         for pk, (tick, job_id, count, disable) in batch.items():
             changes: dict[str, Any] = {
@@ -202,44 +144,3 @@ def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
             if disable:
                 changes["enabled"] = False
             Schedule.objects.filter(pk=pk).update(**changes)
-
-
-def _schedule_redises() -> Iterator[redis.Redis]:
-    """One client per Redis server a JobsBackend uses (schedules are global)."""
-    from django.tasks import task_backends
-
-    from jobs import connections
-    from jobs.backend import JobsBackend
-
-    done: set[str] = set()
-    for backend in task_backends.all():
-        if not isinstance(backend, JobsBackend) or backend.config_error is not None:
-            continue
-        if backend.settings.redis_url not in done:
-            done.add(backend.settings.redis_url)
-            yield connections.sync_client(backend.settings)
-
-
-def publish_change(pks: Iterable[int] | None) -> None:
-    """Tell running workers these schedules changed (None: all of them)."""
-    message = "*" if pks is None else ",".join(str(pk) for pk in pks)
-    for client in _schedule_redises():
-        try:
-            client.publish(SCHEDULES_CHANNEL, message)
-        except RedisError as e:
-            logger.warning(
-                "schedules changed but workers were not told (%s); they will notice "
-                "within %s s",
-                e,
-                conf.jobs_settings.SCHEDULES_RECONCILE,
-            )
-
-
-def forget_last_runs(pks: Iterable[int]) -> None:
-    """Drop deleted schedules' last job ids, kept in Redis for missed runs."""
-    keys = [f"db:{pk}" for pk in pks]
-    for client in _schedule_redises():
-        try:
-            client.hdel(SCHEDULES_LAST_KEY, *keys)
-        except RedisError as e:  # a few stale bytes; nothing reads them again
-            logger.warning("could not drop deleted schedules' last runs: %s", e)

@@ -3,10 +3,10 @@
 One line in the project's urls.py, before the admin's own:
 
     from django.contrib import admin
-    from jobs import dashboard
+    import jobs.dashboard
 
     urlpatterns = [
-        path("admin/jobs/dashboard/", dashboard.urls(admin.site)),
+        path("admin/jobs/dashboard/", jobs.dashboard.urls(admin.site)),
         path("admin/", admin.site.urls),
     ]
 
@@ -33,18 +33,19 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
-from jobs import actions, dashboard_schedules, monitor
 from jobs.backend import RESULT_ID, JobsBackend
 from jobs.conf import jobs_settings
-from jobs.constants import QUEUE_KEY_PREFIX
-from jobs.exporter import metrics_view
+from jobs.dashboard import actions, monitor
+from jobs.dashboard import schedules as dashboard_schedules
+from jobs.dashboard.exporter import metrics_view
+from jobs.redis.keys import QUEUE_KEY_PREFIX
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from django.contrib.admin import AdminSite
 
-    from jobs.results import Record
+    from jobs.records import Record
 
 NAMESPACE = "jobs_dashboard"
 QUEUED_SHOWN = 50  # queued jobs listed, soonest due first
@@ -84,8 +85,8 @@ def job_row(record: Record, **extra: Any) -> dict[str, Any]:
     error = errors[-1] if errors else None
     progress = record.get("progress") or None
     percent = None
-    if progress and progress.get("total"):
-        percent = min(100, round(100 * progress["done"] / progress["total"]))
+    if progress and (total := progress.get("total")):
+        percent = min(100, round(100 * progress["done"] / total))
     return {
         "id": record["id"],
         "task": record.get("task", ""),
@@ -97,7 +98,7 @@ def job_row(record: Record, **extra: Any) -> dict[str, Any]:
         "duration_text": seconds_text(monitor.duration(record)),
         "attempts": len(record.get("worker_ids") or []),
         "error": error,
-        "error_class": (error or {}).get("exception_class_path", "").rsplit(".")[-1],
+        "error_class": error["exception_class_path"].rsplit(".")[-1] if error else "",
         "progress": progress,
         "percent": percent,
         "cancellable": record.get("status") in ("READY", "RUNNING"),
@@ -160,7 +161,7 @@ def offset_of(request: HttpRequest) -> int:
 def state(request: HttpRequest, backend: JobsBackend) -> dict[str, Any]:
     """Everything the dashboard shows, read now."""
     stats = monitor.queue_stats(backend)
-    window = min(jobs_settings.DASHBOARD_HISTORY, backend.settings.result_ttl)
+    window = min(jobs_settings.DASHBOARD_HISTORY, backend.config.result_ttl)
     status = status_filter(request)
     page = monitor.recent(
         backend,
@@ -250,7 +251,7 @@ def back(request: HttpRequest) -> HttpResponseRedirect:
     return HttpResponseRedirect(target)
 
 
-def report(request: HttpRequest, outcome: actions.Outcome) -> HttpResponseRedirect:
+def report(request: HttpRequest, outcome: actions.ActionResult) -> HttpResponseRedirect:
     level = messages.SUCCESS if outcome.ok else messages.WARNING
     messages.add_message(request, level, outcome.message)
     return back(request)

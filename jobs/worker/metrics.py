@@ -17,7 +17,7 @@ from bisect import bisect_left
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
-from jobs.constants import METRICS_KEY
+from jobs.redis.keys import METRICS_KEY
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from jobs import connections, results
-from jobs.constants import QUEUE_KEY_PREFIX, RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY
-from jobs.scripts import LuaScript, now_ms
+from jobs.records import Record
+from jobs.redis import connections
+from jobs.redis.keys import QUEUE_KEY_PREFIX, RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY
+from jobs.redis.scripts import LuaScript, now_ms
 
 if TYPE_CHECKING:
     import redis
@@ -89,18 +90,18 @@ class WorkerInfo:
 
 
 def client_of(backend: JobsBackend) -> redis.Redis:
-    return connections.sync_client(backend.settings)
+    return connections.sync_client(backend.config)
 
 
 def queue_stats(backend: JobsBackend, at_ms: int | None = None) -> list[QueueStats]:
     """Count each of the backend's queues, in its declared order."""
     names = backend.queue_order
     keys = [QUEUE_KEY_PREFIX + name for name in names]
-    wire = connections.sync_wire(backend.settings)
+    wire = connections.sync_wire(backend.config)
     # Enqueue scores carry a µs fraction: round up, or a job queued this very
     # millisecond would count as deferred.
     now = math.ceil(time.time() * 1000) if at_ms is None else at_ms
-    rows = QUEUES.call(wire, keys, [now, backend.settings.lease_ms, RUNNING_MAX])
+    rows = QUEUES.call(wire, keys, [now, backend.config.lease_ms, RUNNING_MAX])
     stats = []
     for name, (length, due, running, pairs) in zip(names, rows, strict=True):
         ids = {
@@ -164,20 +165,9 @@ def workers(backend: JobsBackend) -> list[WorkerInfo]:
     return sorted(alive, key=lambda w: (w.started or w.heartbeat, w.id))
 
 
-def records(backend: JobsBackend, ids: list[str]) -> dict[str, results.Record]:
+def records(backend: JobsBackend, ids: list[str]) -> dict[str, Record]:
     """The result records of `ids` that still exist, in one round trip."""
-    if not ids:
-        return {}
-    store = backend.results
-    if isinstance(store, results.RedisResultStore):
-        client = connections.sync_client(store.options)
-        raws = cast("list[bytes | None]", client.mget([store.raw_key(i) for i in ids]))
-        found = {
-            i: results.decode(raw) for i, raw in zip(ids, raws, strict=True) if raw
-        }
-    else:
-        by_key = store.cache.get_many([store.key(i) for i in ids])
-        found = {i: by_key[store.key(i)] for i in ids if store.key(i) in by_key}
+    found = backend.results.get_many(ids) if ids else {}
     return {i: record for i, record in found.items() if _ours(record, backend)}
 
 
@@ -191,7 +181,7 @@ def _ours(record: Any, backend: JobsBackend) -> bool:
 class Page:
     """One page of finished jobs, newest first, with their end times (ms)."""
 
-    rows: list[tuple[results.Record, float]]
+    rows: list[tuple[Record, float]]
     next_offset: int | None  # where the next page starts, if there is one
 
 
@@ -212,7 +202,7 @@ def recent(
     """
     client = client_of(backend)
     low = now_ms() - int(window * 1000)
-    rows: list[tuple[results.Record, float]] = []
+    rows: list[tuple[Record, float]] = []
     batch = max(limit, 200) if status else limit + 1
     position = offset
     while position - offset < scan_max:
@@ -237,7 +227,7 @@ def recent(
 
 def running_jobs(
     backend: JobsBackend, stats: list[QueueStats]
-) -> list[tuple[results.Record, str]]:
+) -> list[tuple[Record, str]]:
     """The running jobs' records with the id of the worker running each."""
     held = {job: worker for q in stats for job, worker in q.running_ids.items()}
     found = records(backend, list(held))
@@ -245,7 +235,7 @@ def running_jobs(
     return sorted(rows, key=lambda row: row[0].get("started_at") or "")
 
 
-def duration(record: results.Record) -> float | None:
+def duration(record: Record) -> float | None:
     """Seconds the last attempt ran (None: it never started)."""
     start = record.get("last_attempted_at") or record.get("started_at")
     end = record.get("finished_at")

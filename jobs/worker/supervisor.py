@@ -21,9 +21,9 @@ from types import FrameType
 
 from django import db
 
-from jobs import connections, scripts
 from jobs.backend import JobsBackend
-from jobs.constants import QUEUE_KEY_PREFIX, WAKE_KEY_PREFIX
+from jobs.redis import connections, scripts
+from jobs.redis.keys import QUEUE_KEY_PREFIX, WAKE_KEY_PREFIX
 
 logger = logging.getLogger("jobs.worker")
 
@@ -136,8 +136,8 @@ class Supervisor:
         keys += [WAKE_KEY_PREFIX + q for q in self.queues]
         prefix = f"{socket.gethostname()}:{pid}:"
         try:
-            wire = connections.sync_wire(self.backend.settings)
-            args = [scripts.now_ms(), self.backend.settings.lease_ms, prefix]
+            wire = connections.sync_wire(self.backend.config)
+            args = [scripts.now_ms(), self.backend.config.lease_ms, prefix]
             return int(scripts.RECOVER.call(wire, keys, args))
         except Exception as e:  # Redis away: the leases will lapse by themselves
             logger.warning("could not release the jobs of process %d: %s", pid, e)

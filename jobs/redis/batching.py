@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
-from jobs import scripts
+from jobs.redis import scripts
 
 if TYPE_CHECKING:
-    from jobs.wire import AsyncWire
+    from jobs.redis.wire import AsyncWire
 
 logger = logging.getLogger("jobs.worker")
 

@@ -12,7 +12,7 @@ import contextvars
 import inspect
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -23,34 +23,30 @@ from django.tasks.base import TaskResultStatus
 from django.tasks.signals import task_started
 from django.utils import timezone
 
-from jobs import registry, results, serialization
+from jobs import records, registry, serialization
 from jobs.exceptions import (
+    AttemptsExhausted,
     JobCancelled,
-    JobsError,
+    JobNotRunnable,
     SerializationError,
     TaskNotRegistered,
 )
-from jobs.failures import capture
-from jobs.scripts import now_ms
+from jobs.failures import capture, entry_of
+from jobs.records import Record
+from jobs.redis.scripts import now_ms
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
+from jobs.worker.progress import ProgressReporter
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
 
     from jobs.backend import JobsBackend
-    from jobs.batching import CommandBatcher
+    from jobs.redis.batching import CommandBatcher
 
 logger = logging.getLogger("jobs.worker")
 
 PLAIN = (str, int, float, bool, type(None))
-
-
-class JobNotRunnable(JobsError):
-    """The job cannot run; it is recorded as failed without running."""
-
-
-class AttemptsExhausted(JobNotRunnable):
-    """The job's earlier attempts never reported back (their worker died)."""
+NO_VALUE = object()  # ended() without a return value (failed, or to retry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +80,13 @@ class Claimed:
 class Outcome:
     """What the worker must write back for one attempt."""
 
-    record: results.Record
+    record: Record
     retry_at_ms: int | None = None  # set: run again then; None: finished
     result: JobResult | None = None
+
+
+async def _no_write(record: Record) -> None:
+    """Write nothing: the worker sets Runtime.mark_running when it starts."""
 
 
 @dataclass(slots=True)
@@ -96,7 +96,8 @@ class Runtime:
     backend: JobsBackend
     worker_id: str
     executor: Executor
-    mark_running: Callable[[results.Record], Any]  # awaitable writer of RUNNING
+    # The awaitable writer of RUNNING records, set once the worker has a batcher.
+    mark_running: Callable[[Record], Awaitable[None]] = field(default=_no_write)
     cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
     batcher: CommandBatcher | None = None  # the worker's ordered writes
 
@@ -138,7 +139,7 @@ async def _restore_history(rt: Runtime, result: JobResult) -> None:
     record = await rt.backend.results.aget(result.id)
     if record is None:
         return
-    earlier = results.from_record(record, cast(JobsTask, result.task))
+    earlier = JobResult.from_record(record, cast(JobsTask, result.task))
     _set(
         result,
         started_at=earlier.started_at,
@@ -148,11 +149,11 @@ async def _restore_history(rt: Runtime, result: JobResult) -> None:
 
 
 def _max_attempts(rt: Runtime, task: JobsTask) -> int:
-    return task.max_attempts or rt.backend.settings.max_attempts
+    return task.max_attempts or rt.backend.config.max_attempts
 
 
 def _timeout(rt: Runtime, task: JobsTask) -> float | None:
-    return task.timeout or rt.backend.settings.timeout
+    return task.timeout or rt.backend.config.timeout
 
 
 def _run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -165,12 +166,10 @@ def _run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any])
         close_old_connections()
 
 
-async def call_task(rt: Runtime, result: JobResult, running: results.Record) -> Any:
+async def call_task(rt: Runtime, result: JobResult, running: Record) -> Any:
     task = cast(JobsTask, result.task)
     args = list(result.args)
     if task.takes_context:
-        from jobs.progress import ProgressReporter
-
         reporter = ProgressReporter(rt.backend, running, rt.batcher)
         args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
     timeout = _timeout(rt, task)
@@ -209,7 +208,7 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
     """Run one attempt of a claimed job and return what to record."""
     result = await start(rt, claimed)
     task = cast(JobsTask, result.task)
-    running = results.to_record(result)
+    running = result.to_record()
     await rt.mark_running(running)
     task_started.send(type(rt.backend), task_result=result)
     try:
@@ -272,11 +271,11 @@ async def start(rt: Runtime, claimed: Claimed) -> JobResult:
 
 def ended(
     result: JobResult,
-    running: results.Record,
+    running: Record,
     status: TaskResultStatus,
     *,
     retry_in: float | None = None,
-    **extra: Any,
+    return_value: Any = NO_VALUE,
 ) -> Outcome:
     """The outcome of a run that ended with `status` (READY: to be retried)."""
     finished_at = None if status == TaskResultStatus.READY else timezone.now()
@@ -284,61 +283,55 @@ def ended(
         result, status=status, finished_at=finished_at, progress=running.get("progress")
     )
     # The RUNNING record already holds everything else, serialized.
-    record = {
+    record: Record = {
         **running,
         "status": str(status),
         "finished_at": None if finished_at is None else finished_at.isoformat(),
-        **extra,
     }
+    if return_value is not NO_VALUE:
+        record["return_value"] = return_value
     if len(result.errors) != len(running["errors"]):
-        record["errors"] = results.errors_of(result)
+        record["errors"] = [entry_of(e) for e in result.errors]
     retry_at = None if retry_in is None else now_ms() + int(retry_in * 1000)
     return Outcome(record, retry_at_ms=retry_at, result=result)
 
 
 def failed_record(
-    rt: Runtime, claimed: Claimed, exc: BaseException, previous: results.Record | None
-) -> results.Record:
+    rt: Runtime, claimed: Claimed, exc: BaseException, previous: Record | None
+) -> Record:
     """A FAILED record for a job that could not run (bad payload, unknown task...)."""
     now = timezone.now().isoformat()
-    record: results.Record = dict(previous or {})
-    record.setdefault("id", claimed.id)
-    record.setdefault("task", "")
-    record.setdefault("backend", rt.backend.alias)
-    record.setdefault("args", [])
-    record.setdefault("kwargs", {})
-    record.setdefault("enqueued_at", None)
-    record.setdefault("started_at", None)
-    record.update(
-        status=str(TaskResultStatus.FAILED),
-        finished_at=now,
-        last_attempted_at=now,
-        errors=[*record.get("errors", []), _error_dict(exc)],
-        worker_ids=[*record.get("worker_ids", []), rt.worker_id],
-    )
-    if claimed.job is not None:
-        job = claimed.job
-        record.update(task=job.task_path, args=job.args, kwargs=job.kwargs)
-        record.setdefault("queue", job.queue_name)
-    return record
-
-
-def _error_dict(exc: BaseException) -> dict[str, str]:
-    error = capture(exc)
-    return {
-        "exception_class_path": error.exception_class_path,
-        "traceback": error.traceback,
-        "message": error.message,
+    job = claimed.job
+    record: Record = {
+        "id": claimed.id,
+        "task": "",
+        "backend": rt.backend.alias,
+        "args": [],
+        "kwargs": {},
+        "status": "READY",
+        "enqueued_at": None,
+        "started_at": None,
+        "finished_at": None,
+        "last_attempted_at": now,
+        "errors": [],
+        "worker_ids": [],
     }
+    if previous is not None:
+        record.update(previous)
+    if job is not None:
+        record["task"], record["args"] = job.task_path, job.args
+        record["kwargs"] = job.kwargs
+        record.setdefault("queue", job.queue_name)
+    record["last_attempted_at"] = now
+    record["worker_ids"] = [*record["worker_ids"], rt.worker_id]
+    return records.failed(record, exc, at=now)
 
 
 NOT_RUNNABLE = (SerializationError, TaskNotRegistered, JobNotRunnable)
 
 __all__ = [
     "NOT_RUNNABLE",
-    "AttemptsExhausted",
     "Claimed",
-    "JobNotRunnable",
     "Outcome",
     "Runtime",
     "execute",

@@ -25,9 +25,9 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jobs import cron
-from jobs.cron import CronFields, crontab
 from jobs.exceptions import ScheduleError
+from jobs.schedules import cron
+from jobs.schedules.cron import CronFields, crontab
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MIN_INTERVAL = timedelta(seconds=1)

@@ -1,20 +1,9 @@
 """What a worker runs for one schedule, and the validation all sources share.
 
-An Entry is built from a `Schedule` row or a JOBS_SCHEDULES item. The model's
-clean(), `manage.py check` and the worker validate through the same functions
-here, so the admin refuses exactly what a worker would skip.
-
-    JOBS_SCHEDULES = {
-        "sum-task": {
-            "task": "webproject.tasks.add",
-            "schedule": timedelta(seconds=20),
-            "args": (5, 6),
-        },
-        "send-report": {
-            "task": "webproject.tasks.report",
-            "schedule": crontab(hour=4, minute=30, day_of_week=1),
-        },
-    }
+An Entry is built from a `Schedule` row (here) or a JOBS_SCHEDULES item
+(jobs.schedules.static). The model's clean(), `manage.py check` and the worker
+validate through the same functions here, so the admin refuses exactly what a
+worker would skip.
 """
 
 from __future__ import annotations
@@ -33,8 +22,21 @@ from django.dispatch import receiver
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone as dj_timezone
 
-from jobs import registry, schedules, serialization
+from jobs import registry, serialization
 from jobs.exceptions import JobsError, ScheduleError
+from jobs.schedules.timing import (
+    Cron,
+    Interval,
+    Timing,
+    as_aware,
+    clocked,
+    describe_interval,
+    interval,
+    next_run,
+    parse_cron,
+    parse_zone,
+    previous_run,
+)
 
 if TYPE_CHECKING:
     from jobs.task import JobsTask
@@ -43,7 +45,7 @@ ONE_KIND = "Set exactly one of cron, interval or clocked time."
 OVERLAPS = ("allow", "skip")
 MISSED = ("skip", "once", "grace")
 # What a worker reads of a row: the pk first, the columns the worker itself
-# writes last (jobs.cronjobs compares rows without them).
+# writes last (jobs.schedules.sources compares rows without them).
 ROW_FIELDS = (
     "id",
     "name",
@@ -66,10 +68,6 @@ ROW_FIELDS = (
     "last_run_at",
     "last_result_id",
 )
-STATIC_KEYS = frozenset(
-    {"task", "schedule", "args", "kwargs", "queue_name", "timezone", "overlap"}
-    | {"missed", "grace", "start_time", "expires", "description"}
-)
 SAFE_ID = re.compile(r"[^A-Za-z0-9._-]")
 Problem = (JobsError, InvalidTask)
 
@@ -83,7 +81,7 @@ class Entry:
     key: str  # "db:<pk>" or "settings:<name>"
     name: str
     task: str
-    timing: schedules.Timing
+    timing: Timing
     args: list[Any] = field(default_factory=list)
     kwargs: dict[str, Any] = field(default_factory=dict)
     queue_name: str = ""
@@ -108,14 +106,10 @@ class Entry:
         return f"{self.job_prefix}:{int(tick.timestamp() * 1000)}"
 
     def next_run(self, after: datetime) -> datetime | None:
-        return schedules.next_run(
-            self.timing, after, start=self.start, expires=self.expires
-        )
+        return next_run(self.timing, after, start=self.start, expires=self.expires)
 
     def previous_run(self, at: datetime) -> datetime | None:
-        return schedules.previous_run(
-            self.timing, at, start=self.start, expires=self.expires
-        )
+        return previous_run(self.timing, at, start=self.start, expires=self.expires)
 
 
 def safe_id(name: str) -> str:
@@ -146,7 +140,7 @@ def db_aware(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is UTC:  # what the database gives with USE_TZ = True
         return value
-    return schedules.as_aware(value, default_zone())
+    return as_aware(value, default_zone())
 
 
 # Tasks and their arguments
@@ -203,23 +197,23 @@ def call_problem(func: Any, context: bool, count: int, names: tuple[str, ...]) -
 # Rows (Schedule instances or values() dicts)
 
 
-def timing_of(row: Mapping[str, Any]) -> schedules.Timing:
+def timing_of(row: Mapping[str, Any]) -> Timing:
     """The maths of a row, raising ScheduleError when it is invalid."""
     kinds = bool(row["cron"]) + (row["interval"] is not None)
     if kinds + (row["clocked_time"] is not None) != 1:
         raise ScheduleError(ONE_KIND)
     zone_ = default_zone()  # naive datetimes from the database are in TIME_ZONE
-    zone = schedules.parse_zone(row["timezone"] or zone_)
+    zone = parse_zone(row["timezone"] or zone_)
     if row["cron"]:
-        return schedules.parse_cron(row["cron"], zone)
+        return parse_cron(row["cron"], zone)
     if row["interval"] is not None:
         # From start_time, or from the creation to the second (runs on whole
         # seconds read better, and every worker reads the same row anyway).
         anchor = row["start_time"] or (
             row.get("created_at") or dj_timezone.now()
         ).replace(microsecond=0)
-        return schedules.interval(row["interval"], schedules.as_aware(anchor, zone_))
-    return schedules.clocked(schedules.as_aware(row["clocked_time"], zone_))
+        return interval(row["interval"], as_aware(anchor, zone_))
+    return clocked(as_aware(row["clocked_time"], zone_))
 
 
 def window_of(row: Mapping[str, Any]) -> tuple[datetime | None, datetime | None]:
@@ -286,7 +280,7 @@ def row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
             errors.setdefault(name, []).append(str(e))
             return None
 
-    check("timezone", schedules.parse_zone, row["timezone"])
+    check("timezone", parse_zone, row["timezone"])
     check_timing(row, check)
     task = check("task", registry.get, row["task"])
     if task is not None:
@@ -304,9 +298,9 @@ def row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
 
 def check_timing(row: Mapping[str, Any], check: Any) -> None:
     if row["cron"]:
-        check("cron", schedules.parse_cron, row["cron"])  # any zone will do
+        check("cron", parse_cron, row["cron"])  # any zone will do
     if row["interval"] is not None:
-        check("interval", schedules.interval, row["interval"])
+        check("interval", interval, row["interval"])
     if row["clocked_time"] is not None:
         check("clocked_time", check_clocked, row)
 
@@ -324,85 +318,13 @@ def describe(row: Mapping[str, Any]) -> str:
         timing = timing_of(row)
     except ScheduleError as e:
         return f"Invalid: {e}"
-    if isinstance(timing, schedules.Cron):
+    if isinstance(timing, Cron):
         from cron_descriptor import ExpressionDescriptor, Options
 
         options = Options(use_24hour_time_format=True, locale_code="en_US")
         text = ExpressionDescriptor(timing.fields.expression, options)
         return f"{text.get_description()} ({timing.zone.key})"
-    if isinstance(timing, schedules.Interval):
-        return schedules.describe_interval(timing.every)
-    zone = schedules.parse_zone(row["timezone"] or default_zone())
+    if isinstance(timing, Interval):
+        return describe_interval(timing.every)
+    zone = parse_zone(row["timezone"] or default_zone())
     return f"Once, at {timing.at.astimezone(zone):%Y-%m-%d %H:%M:%S %Z}"
-
-
-# JOBS_SCHEDULES
-
-
-def static_entries(
-    items: Mapping[str, Any],
-) -> tuple[list[Entry], list[tuple[str, str]]]:
-    """Parse JOBS_SCHEDULES: the valid entries, and (name, error) for the others."""
-    entries: list[Entry] = []
-    problems: list[tuple[str, str]] = []
-    for name, item in items.items():
-        try:
-            entries.append(static_entry(str(name), item))
-        except (*Problem, TypeError, ValueError) as e:  # e.g. "args": 5
-            problems.append((str(name), str(e)))
-    return entries, problems
-
-
-def static_entry(name: str, item: Any) -> Entry:
-    if not isinstance(item, Mapping) or not {"task", "schedule"} <= item.keys():
-        raise ScheduleError("Give a dict with at least 'task' and 'schedule'.")
-    unknown = sorted(set(item) - STATIC_KEYS)
-    if unknown:
-        raise ScheduleError(f"Unknown keys {unknown}; use {sorted(STATIC_KEYS)}.")
-    zone = schedules.parse_zone(item.get("timezone") or default_zone())
-    start = aware_or_none(item.get("start_time"), zone)
-    timing = static_timing(item["schedule"], zone, start)
-    path = str(getattr(item["task"], "module_path", item["task"]))
-    task = resolve_task(path, item.get("queue_name", ""))
-    args, kwargs = list(item.get("args", ())), dict(item.get("kwargs", {}))
-    check_args(args)
-    check_kwargs(kwargs)
-    check_call(task, args, kwargs)
-    missed, grace = item.get("missed", "skip"), item.get("grace")
-    check_policies(item.get("overlap", "allow"), missed, grace)
-    return Entry(
-        key=f"settings:{name}",
-        name=name,
-        task=path,
-        args=args,
-        kwargs=kwargs,
-        queue_name=item.get("queue_name", ""),
-        timing=timing,
-        start=start,
-        expires=aware_or_none(item.get("expires"), zone),
-        skip_if_running=item.get("overlap") == "skip",
-        missed=missed,
-        grace=grace,
-        once=isinstance(item["schedule"], datetime),
-    )
-
-
-def aware_or_none(value: datetime | None, zone: Any) -> datetime | None:
-    return None if value is None else schedules.as_aware(value, zone)
-
-
-def static_timing(value: Any, zone: Any, start: datetime | None) -> schedules.Timing:
-    # Intervals count from the epoch unless a start is given: every worker
-    # then agrees on the runs without having to share any state.
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        value = timedelta(seconds=value)
-    if isinstance(value, timedelta):
-        return schedules.interval(value, start or schedules.EPOCH)
-    if isinstance(value, str):
-        return schedules.parse_cron(value, zone)
-    if isinstance(value, datetime):
-        return schedules.clocked(schedules.as_aware(value, zone))
-    raise ScheduleError(
-        "schedule must be a timedelta (or seconds), a cron string or crontab(...), "
-        f"or a datetime; not {value!r}."
-    )

@@ -14,10 +14,10 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from jobs import results
-
 if TYPE_CHECKING:
-    from jobs.batching import CommandBatcher
+    from jobs import results
+    from jobs.records import Record
+    from jobs.redis.batching import CommandBatcher
 
 logger = logging.getLogger("jobs.worker")
 
@@ -32,13 +32,15 @@ TICK = 0.05  # seconds
 class RunningWriter:
     """Write a job's RUNNING record RUNNING_AFTER seconds after it started.
 
-    The batcher keeps order, so RUNNING lands before anything the job writes
-    later (its progress, its result).
+    On the queue's Redis the batcher keeps order, so RUNNING lands before
+    anything the job writes later (its progress, its result). A record stored
+    outside is written by the store; `discard()` returns that write, for the
+    job's next write to wait on.
     """
 
     def __init__(
         self,
-        store: results.RedisResultStore,
+        store: results.ResultStore,
         batcher: CommandBatcher,
         delay: float = RUNNING_AFTER,
     ) -> None:
@@ -47,11 +49,12 @@ class RunningWriter:
         self.delay = delay
         # job id -> (deadline, record); a retry of the same job on this worker
         # gets a new deadline, and the earlier one must not write its record.
-        self.pending: dict[str, tuple[float, results.Record]] = {}
+        self.pending: dict[str, tuple[float, Record]] = {}
         self.deadlines: deque[tuple[float, str]] = deque()
         self.timer: asyncio.TimerHandle | None = None
+        self.outside: dict[str, asyncio.Future[Any]] = {}  # writes in flight
 
-    def add(self, record: results.Record) -> None:
+    def add(self, record: Record) -> None:
         """Write `record` after the delay, unless discard() comes first."""
         loop = asyncio.get_running_loop()
         due = loop.time() + self.delay
@@ -60,9 +63,13 @@ class RunningWriter:
         if self.timer is None:
             self.timer = loop.call_at(due, self._fire, loop)
 
-    def discard(self, job_id: str) -> None:
-        """The job ended: its RUNNING record is no longer worth writing."""
+    def discard(self, job_id: str) -> asyncio.Future[Any] | None:
+        """The job ended: its RUNNING record is no longer worth writing.
+
+        Return the write of it still in flight outside the queue's Redis, if any.
+        """
         self.pending.pop(job_id, None)
+        return self.outside.pop(job_id, None)
 
     def _fire(self, loop: asyncio.AbstractEventLoop) -> None:
         self.timer = None
@@ -78,10 +85,19 @@ class RunningWriter:
                 del self.pending[job_id]
                 self._send(job_id, entry[1])
 
-    def _send(self, job_id: str, record: results.Record) -> None:
-        key, value = self.store.raw_key(job_id), results.encode(record)
-        sent = self.batcher.send("SET", key, value, "EX", self.store.ttl)
+    def _send(self, job_id: str, record: Record) -> None:
+        key, value = self.store.script_args(record)
+        if key:
+            sent = self.batcher.send("SET", key, value, "EX", self.store.ttl)
+        else:
+            sent = asyncio.ensure_future(self.store.astore_outside(record))
+            self.outside[job_id] = sent
+            sent.add_done_callback(lambda _: self._forget(job_id, sent))
         sent.add_done_callback(lambda f: written(job_id, f))
+
+    def _forget(self, job_id: str, sent: asyncio.Future[Any]) -> None:
+        if self.outside.get(job_id) is sent:
+            del self.outside[job_id]
 
     def close(self) -> None:
         if self.timer is not None:

@@ -1,7 +1,7 @@
 """Periodic schedules, run inside workers as arq cron jobs.
 
 Each schedule (a `Schedule` row or a JOBS_SCHEDULES item) becomes one
-`ScheduleCronJob`, arq's CronJob whose next run comes from jobs.schedules. arq's
+`ScheduleCronJob`, arq's CronJob whose next run comes from jobs.schedules.timing. arq's
 own cron loop looks at every cron job each half second; here they sit in a heap
 by next run, so 10,000 schedules cost one comparison a second while idle.
 
@@ -31,18 +31,13 @@ from django.tasks.base import TaskResultStatus
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from redis.exceptions import RedisError
 
-from jobs import conf, entries, registry
-from jobs.constants import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
-from jobs.cronjobs import (
-    TOLERANCE,
-    Change,
-    ScheduleCronJob,
-    StateWriter,
-    last_tick,
-    read_changes,
-)
-from jobs.entries import Entry
+from jobs import conf, registry
 from jobs.exceptions import EnqueueError, JobsError
+from jobs.redis.keys import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
+from jobs.schedules import entries, static
+from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob, last_tick
+from jobs.schedules.entries import Entry
+from jobs.schedules.sources import Change, StateWriter, read_changes
 
 if TYPE_CHECKING:
     from jobs.worker import JobsWorker
@@ -262,7 +257,7 @@ class Scheduler:
 
     async def load_static(self) -> None:
         try:
-            found, problems = entries.static_entries(conf.jobs_settings.SCHEDULES)
+            found, problems = static.static_entries(conf.jobs_settings.SCHEDULES)
         except (TypeError, ValueError) as e:  # not a dict: `manage.py check` says so
             logger.error("JOBS_SCHEDULES ignored: %s", e)
             return

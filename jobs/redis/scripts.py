@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
-    from jobs.wire import AsyncWire, SyncWire
+    from jobs.redis.wire import AsyncWire, SyncWire
 
 
 def now_ms() -> int:
@@ -220,11 +220,11 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[2]))
 return 1
 """)
 
-# KEYS: result
+# KEYS: result ('' = stored elsewhere)
 # ARGV: id, record, result ttl ms
 # Writes a RUNNING record with new progress and tells live listeners.
 PROGRESS = LuaScript("""#!lua flags=allow-oom
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if KEYS[1] ~= '' then redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3]) end
 redis.call('PUBLISH', 'jobs:progress:' .. ARGV[1], ARGV[2])
 return 1
 """)

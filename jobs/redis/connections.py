@@ -28,7 +28,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.utils import HIREDIS_AVAILABLE
 
 from jobs import serialization
-from jobs.wire import AsyncWire, SyncWire
+from jobs.redis.wire import AsyncWire, SyncWire
 
 if TYPE_CHECKING:
     from jobs.conf import JobsOptions
@@ -134,7 +134,7 @@ def async_client(options: JobsOptions) -> ArqRedis:
 
 
 def async_wire(options: JobsOptions) -> AsyncWire:
-    """Return the running loop's hot path to Redis (see jobs.wire)."""
+    """Return the running loop's hot path to Redis (see jobs.redis.wire)."""
     per_loop = _async_wires.setdefault(asyncio.get_running_loop(), {})
     return _shared(
         per_loop, options, lambda: AsyncWire(async_client(options).connection_pool)
@@ -153,7 +153,7 @@ def sync_client(options: JobsOptions) -> redis.Redis:
 
 
 def sync_wire(options: JobsOptions) -> SyncWire:
-    """Return the thread-safe sync hot path to Redis (see jobs.wire)."""
+    """Return the thread-safe sync hot path to Redis (see jobs.redis.wire)."""
     return _shared(
         _sync_wires, options, lambda: SyncWire(sync_client(options).connection_pool)
     )

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.utils import timezone
 
-from jobs import connections, results, scripts
-from jobs.constants import PROGRESS_CHANNEL_PREFIX
+from jobs import records
+from jobs.redis import connections, scripts
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
-    from jobs.batching import CommandBatcher
+    from jobs.redis.batching import CommandBatcher
 
 MIN_INTERVAL = 0.1  # seconds between two writes; reports in between are coalesced
 
@@ -39,7 +39,7 @@ class ProgressReporter:
     def __init__(
         self,
         backend: JobsBackend,
-        record: results.Record,
+        record: records.Record,
         batcher: CommandBatcher | None = None,
     ) -> None:
         self.backend = backend
@@ -68,46 +68,31 @@ class ProgressReporter:
     def set(self, done: float, total: float | None = None, message: str = "") -> None:
         if not self._update(done, total, message):
             return
-        store = self.backend.results
-        if isinstance(store, results.RedisResultStore) and store.colocated:
-            if self.batcher is not None and not _on_a_loop():
-                sent = asyncio.run_coroutine_threadsafe(self._batched(store), self.loop)
-                sent.result()
-                return
-            wire = connections.sync_wire(self.backend.settings)
-            scripts.PROGRESS.call(wire, *self._script_args(store))
-        else:
-            store.set(self.record)
-            connections.sync_client(self.backend.settings).publish(
-                PROGRESS_CHANNEL_PREFIX + self.record["id"], results.encode(self.record)
-            )
+        if self.batcher is not None and not _on_a_loop():
+            # A plain function, in a pool thread: through the worker's batcher.
+            asyncio.run_coroutine_threadsafe(self.awrite(), self.loop).result()
+            return
+        self.backend.results.store_outside(self.record)
+        wire = connections.sync_wire(self.backend.config)
+        scripts.PROGRESS.call(wire, *self._script_args())
 
     async def aset(
         self, done: float, total: float | None = None, message: str = ""
     ) -> None:
-        if not self._update(done, total, message):
-            return
-        store = self.backend.results
-        client = connections.async_client(self.backend.settings)
-        if isinstance(store, results.RedisResultStore) and store.colocated:
-            if self.batcher is not None:
-                await self._batched(store)
-            else:
-                wire = connections.async_wire(self.backend.settings)
-                await scripts.PROGRESS.acall(wire, *self._script_args(store))
+        if self._update(done, total, message):
+            await self.awrite()
+
+    async def awrite(self) -> None:
+        """Write the record as it stands and tell live listeners."""
+        await self.backend.results.astore_outside(self.record)
+        if self.batcher is not None:
+            await self.batcher.script(scripts.PROGRESS, *self._script_args())
         else:
-            await store.aset(self.record)
-            await client.publish(
-                PROGRESS_CHANNEL_PREFIX + self.record["id"], results.encode(self.record)
-            )
+            wire = connections.async_wire(self.backend.config)
+            await scripts.PROGRESS.acall(wire, *self._script_args())
 
-    async def _batched(self, store: results.RedisResultStore) -> None:
-        assert self.batcher is not None
-        await self.batcher.script(scripts.PROGRESS, *self._script_args(store))
-
-    def _script_args(
-        self, store: results.RedisResultStore
-    ) -> tuple[list[Any], list[Any]]:
+    def _script_args(self) -> tuple[list[Any], list[Any]]:
+        key, encoded = self.backend.results.script_args(self.record)
         record_id = self.record["id"]
-        keys = [store.raw_key(record_id)]
-        return keys, [record_id, results.encode(self.record), store.ttl * 1000]
+        published = encoded or records.encode(self.record)
+        return [key], [record_id, published, self.backend.results.ttl_ms]

@@ -1,0 +1,132 @@
+"""A job made ready for the ENQUEUE script: checked and serialized, no Redis.
+
+Everything that can refuse a job refuses it here, before anything is written:
+arguments that are not JSON, a payload over MAX_PAYLOAD. The backend then
+queues it (and, on the queue's Redis, its READY record) in one round trip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.tasks.base import TaskResultStatus
+from django.utils import timezone
+
+from jobs import serialization
+from jobs.exceptions import PayloadTooLarge
+from jobs.records import Record
+from jobs.redis.keys import (
+    JOB_KEY_PREFIX,
+    QUEUE_KEY_PREFIX,
+    UNIQUE_KEY_PREFIX,
+    UNIQUE_TTL,
+    WAKE_KEY_PREFIX,
+    WAKE_TOKENS_MAX,
+)
+from jobs.task import JobResult, JobsTask
+
+if TYPE_CHECKING:
+    from jobs.conf import JobsOptions
+    from jobs.results import ResultStore
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A checked job, ready for the enqueue script."""
+
+    result: JobResult
+    keys: list[str]
+    args: list[Any]
+    record: Record
+
+
+def prepare(
+    task: JobsTask,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    *,
+    alias: str,
+    config: JobsOptions,
+    store: ResultStore,
+    job_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Prepared:
+    """Check and serialize a job of the backend `alias` (its task validated)."""
+    serialization.check_json(args, "args")
+    serialization.check_json(kwargs, "kwargs")
+    now = timezone.now()
+    result = JobResult(
+        task=task,
+        id=job_id or uuid.uuid4().hex,
+        status=TaskResultStatus.READY,
+        enqueued_at=now,
+        started_at=None,
+        finished_at=None,
+        last_attempted_at=None,
+        args=args,
+        kwargs=kwargs,
+        backend=alias,
+        errors=[],
+        worker_ids=[],
+        meta=meta,
+    )
+    payload = encode_payload(result, now, config.max_payload)
+    record = result.to_record()
+    result_key, encoded = store.script_args(record)
+    queue = task.queue_name
+    keys = [
+        JOB_KEY_PREFIX + result.id,
+        QUEUE_KEY_PREFIX + queue,
+        WAKE_KEY_PREFIX + queue,
+        UNIQUE_KEY_PREFIX + result.id,
+        result_key,
+    ]
+    score, due_ms = due(task.run_after, now)
+    now_ms = int(now.timestamp() * 1000)
+    argv = [
+        result.id,
+        payload,
+        repr(round(score, 3)),
+        due_ms - now_ms + int(config.expires * 1000),  # the job's own TTL, ms
+        UNIQUE_TTL * 1000 if job_id else "",
+        encoded,
+        store.ttl_ms,
+        WAKE_TOKENS_MAX,
+    ]
+    return Prepared(result=result, keys=keys, args=argv, record=record)
+
+
+def due(run_after: datetime | None, now: datetime) -> tuple[float, int]:
+    """The job's score in its queue and the ms it is due at."""
+    # Scores are ms with a µs fraction, so jobs queued in the same millisecond
+    # keep their order (a sorted set breaks ties by member).
+    if run_after is not None and run_after > now:
+        score = run_after.timestamp() * 1000
+        return score, int(score)
+    score = now.timestamp() * 1000
+    return score, int(score)
+
+
+def encode_payload(result: JobResult, now: datetime, max_payload: int) -> bytes:
+    """The job as stored under arq:job:<id>; PayloadTooLarge over the limit."""
+    task = result.task
+    run_after = task.run_after
+    payload = serialization.JobPayload(
+        task_path=task.module_path,
+        args=result.args,
+        kwargs=result.kwargs,
+        enqueued_ms=int(now.timestamp() * 1000),
+        queue_name=task.queue_name,
+        backend=result.backend,
+        run_after_ms=int(run_after.timestamp() * 1000) if run_after else None,
+        meta=result.meta,
+    ).encode()
+    if len(payload) > max_payload:
+        raise PayloadTooLarge(
+            f"The job is {len(payload)} bytes, over MAX_PAYLOAD ({max_payload}). "
+            "Pass a reference (a primary key, a file path) instead of the data."
+        )
+    return payload

@@ -1,0 +1,98 @@
+"""The result record: one job's state, as JSON, in the results cache.
+
+Every writer (enqueue, the worker, cancel, progress) and every reader (results,
+waiting, the dashboard) shares this shape. Converting a record to and from
+Django's `TaskResult` lives beside the result type (`jobs.task`), so the
+storage code never needs the domain classes.
+"""
+
+from __future__ import annotations
+
+import traceback
+from typing import Any, NotRequired, TypedDict
+
+from jobs import serialization
+from jobs.exceptions import SerializationError
+
+FINISHED = frozenset({"SUCCESSFUL", "FAILED"})
+
+
+class ErrorEntry(TypedDict):
+    """One failed attempt: Django's TaskError fields plus the message."""
+
+    exception_class_path: str
+    traceback: str
+    message: str
+
+
+class Progress(TypedDict):
+    """What a running task last reported (see JobsTaskContext.set_progress)."""
+
+    done: float
+    total: float | None
+    message: str
+    updated_at: str
+
+
+class Record(TypedDict):
+    """A job's result record. Datetimes are ISO strings (aware, UTC offsets)."""
+
+    id: str
+    status: str  # a TaskResultStatus value
+    task: str  # the task's module path ("" when the payload was unreadable)
+    backend: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    enqueued_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    last_attempted_at: str | None
+    errors: list[ErrorEntry]
+    worker_ids: list[str]
+    queue: NotRequired[str]
+    priority: NotRequired[int]
+    run_after: NotRequired[str | None]
+    return_value: NotRequired[Any]
+    meta: NotRequired[dict[str, Any] | None]
+    progress: NotRequired[Progress | None]
+
+
+def error_entry(exc: BaseException) -> ErrorEntry:
+    """Return the error entry of `exc`, its traceback included."""
+    cls = type(exc)
+    return {
+        "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
+        "traceback": "".join(traceback.format_exception(exc)),
+        "message": str(exc),
+    }
+
+
+def failed(record: Record, exc: BaseException, *, at: str) -> Record:
+    """Return `record` ended FAILED at `at` (ISO) with `exc` as its last error."""
+    return {
+        **record,
+        "status": "FAILED",
+        "finished_at": at,
+        "errors": [*record.get("errors", []), error_entry(exc)],
+    }
+
+
+def encode(record: Record) -> bytes:
+    return serialization.dumps(record)
+
+
+def decode(raw: bytes | str) -> Record:
+    """Parse a record read from Redis or a cache, refusing anything else."""
+    record = serialization.loads(raw)
+    if not is_record(record):
+        raise SerializationError("refused a malformed result record")
+    return record  # type: ignore[no-any-return]
+
+
+def is_record(value: Any) -> bool:
+    """Whether `value` has a record's identifying fields."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("id"), str)
+        and isinstance(value.get("status"), str)
+    )

@@ -1,0 +1,360 @@
+"""The worker: arq's Worker, consuming Django tasks with leases and push wake-ups.
+
+arq's Worker brings the process shell: its event loop, signal wiring, health-check
+key, `on_startup`/`on_shutdown` hooks and cron machinery. Its job loop is
+replaced: arq polls every `poll_delay` and holds a job for its longest timeout
+plus 10 s, so a dead worker's jobs wait minutes and an idle one answers late.
+Here a claim takes a batch in one script with a short lease renewed by the
+heartbeat, an idle worker blocks on a wake list, and SIGTERM drains instead of
+cancelling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Protocol
+
+from arq.worker import Worker
+from redis.exceptions import RedisError
+
+from jobs import registry
+from jobs.conf import redact
+from jobs.exceptions import WorkerError
+from jobs.logs import current_job
+from jobs.redis import connections, scripts
+from jobs.redis.batching import CommandBatcher
+from jobs.redis.keys import (
+    DONE_CHANNEL_PREFIX,
+    QUEUE_KEY_PREFIX,
+    WAKE_KEY_PREFIX,
+)
+from jobs.redis.scripts import now_ms
+from jobs.redis.wire import AsyncWire
+from jobs.worker import startup
+from jobs.worker.cancelling import Canceller
+from jobs.worker.execution import (
+    Claimed,
+    Runtime,
+)
+from jobs.worker.heartbeat import Heartbeat
+from jobs.worker.metrics import JobMetrics
+from jobs.worker.outcomes import Recorder
+
+if TYPE_CHECKING:
+    from jobs.backend import JobsBackend
+
+logger = logging.getLogger("jobs.worker")
+
+RETRY_KEY_TTL = 88_400  # seconds, as arq keeps its retry counters
+REDIS_BACKOFF_MAX = 1.0  # seconds between attempts while Redis is away
+WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbeats
+SAFE_POLICIES = ("noeviction",)
+# While jobs run, claims are this far apart at least: under load each finished
+# job frees a slot, and a claim per job would cost more than the job itself.
+# An idle worker claims the moment it is woken.
+CLAIM_GAP = 0.002  # seconds
+
+
+class Scheduler(Protocol):
+    """Runs periodic work inside a worker (see jobs.schedules.scheduler)."""
+
+    async def run(self, worker: JobsWorker) -> None:
+        """Enqueue due work until cancelled; `worker.backend` enqueues."""
+
+
+def checked_queues(backend: JobsBackend, queues: list[str] | None) -> list[str]:
+    """The queues to consume, in order; WorkerError for a bad backend or name."""
+    if backend.config_error is not None:
+        raise WorkerError(str(backend.config_error))
+    chosen = list(queues or backend.queue_order)
+    unknown = set(chosen) - backend.queues
+    if unknown:
+        raise WorkerError(
+            f"Queues {sorted(unknown)} are not in the backend's QUEUES "
+            f"{sorted(backend.queues)}."
+        )
+    return chosen
+
+
+class JobsWorker(Worker):
+    """Run the jobs of one Django Tasks backend from one or more queues.
+
+    backend: the JobsBackend whose jobs to run.
+    queues: queue names, highest priority first (default: the backend's QUEUES).
+    concurrency: jobs run at once; plain functions get as many threads.
+    burst: stop once the queues are empty.
+    grace: seconds SIGTERM waits for running jobs before handing them back.
+    max_jobs_run: stop after starting this many jobs (for process recycling).
+    max_memory: drain and stop when the process's RSS exceeds this many bytes.
+    scheduler: runs beside the job loop (the periodic schedules), if given.
+    """
+
+    def __init__(
+        self,
+        backend: JobsBackend,
+        *,
+        queues: list[str] | None = None,
+        concurrency: int = 10,
+        burst: bool = False,
+        grace: float = 30.0,
+        max_jobs_run: int | None = None,
+        max_memory: int | None = None,
+        handle_signals: bool = True,
+        cron_jobs: list[Any] | None = None,
+        scheduler: Scheduler | None = None,
+        on_startup: Any = None,
+        on_shutdown: Any = None,
+    ) -> None:
+        self.backend = backend
+        self.config = backend.config
+        self.queues = checked_queues(backend, queues)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.grace = grace
+        self.scheduler = scheduler
+        self.max_jobs_run = max_jobs_run
+        self.max_memory = max_memory
+        self.queue_keys = [QUEUE_KEY_PREFIX + q for q in self.queues]
+        self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
+        super().__init__(
+            functions=startup.arq_functions(),
+            queue_name=self.queue_keys[0],
+            cron_jobs=cron_jobs,
+            burst=burst,
+            max_jobs=concurrency,
+            handle_signals=handle_signals,
+            poll_delay=self.config.poll_interval,
+            health_check_interval=min(self.config.lease / 3, 10),
+            on_startup=on_startup,
+            on_shutdown=on_shutdown,
+        )
+        self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="jobs-sync")
+        self.runtime = Runtime(
+            backend=backend,
+            worker_id=self.worker_id,
+            executor=self.executor,
+        )
+        self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
+        self.slot_freed = asyncio.Event()
+        self.heartbeat = Heartbeat(self)
+        self.canceller = Canceller(self)
+        self.metrics = JobMetrics()
+        self.stopping = False
+        self.started_jobs = 0
+        self.started_at = int(time.time())
+        self._wait_task: asyncio.Task[Any] | None = None
+        self._background: list[asyncio.Task[None]] = []
+        self._redis_down_since: float | None = None
+        self._next_claim = 0.0  # time.monotonic() of the earliest next claim
+
+    # Lifecycle
+
+    async def main(self) -> None:
+        self._pool = connections.new_async_client(self.config)
+        self.wire = AsyncWire(self.pool.connection_pool)
+        self.batcher = CommandBatcher(self.wire)
+        self.runtime.batcher = self.batcher
+        self.recorder = Recorder(self)
+        self.runtime.mark_running = self.recorder.write_running
+        await self.startup()
+        beat = asyncio.create_task(self.heartbeat.run(), name="jobs-heartbeat")
+        self._background.append(beat)
+        listener = asyncio.create_task(self.canceller.listen(), name="jobs-cancel")
+        self._background.append(listener)
+        if self.scheduler is not None:
+            schedules = asyncio.create_task(
+                self.scheduler.run(self), name="jobs-scheduler"
+            )
+            self._background.append(schedules)
+        try:
+            await self.consume()
+            await self.drain()
+        finally:
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
+            await self.heartbeat.unregister()
+
+    async def startup(self) -> None:
+        await startup.wait_for_redis(self.pool, self.config)
+        await startup.check_eviction_policy(self.pool, self.config)
+        logger.info(
+            "worker %s consuming %s from %s with concurrency %d, %d tasks registered",
+            self.worker_id,
+            ",".join(self.queues),
+            redact(self.config.redis_url),
+            self.max_jobs,
+            len(registry.all_tasks()),
+        )
+        self.ctx["redis"] = self.pool
+        try:
+            await self.heartbeat.register()
+        except RedisError as e:  # e.g. a full Redis: run anyway, to drain it
+            logger.warning("could not register this worker: %s", e)
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+
+    def handle_sig(self, signum: signal.Signals) -> None:
+        """First signal: stop taking jobs and drain. Second: hand back now."""
+        if self.stopping:
+            logger.warning(
+                "second %s: handing running jobs back now", signal.Signals(signum).name
+            )
+            self.grace = 0
+            self.slot_freed.set()
+            return
+        logger.info(
+            "%s: no new jobs; waiting up to %.0f s for %d running",
+            signal.Signals(signum).name,
+            self.grace,
+            len(self.running),
+        )
+        self.stop()
+
+    handle_sig_wait_for_completion = handle_sig
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.slot_freed.set()
+        if self._wait_task is not None:
+            self._wait_task.cancel()
+
+    async def drain(self) -> None:
+        """Let running jobs finish within the grace period, then hand the rest back."""
+        deadline = time.monotonic() + self.grace
+        while self.running and time.monotonic() < deadline:
+            self.slot_freed.clear()
+            try:
+                await asyncio.wait_for(
+                    self.slot_freed.wait(), deadline - time.monotonic()
+                )
+            except TimeoutError:
+                break
+        left = list(self.running.values())
+        for _, task in left:
+            task.cancel()
+        await asyncio.gather(*(task for _, task in left), return_exceptions=True)
+
+    async def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self.recorder.running_writer.close()
+            await self.batcher.close()
+            await self.wire.aclose()
+            await self.pool.delete(self.health_check_key)
+            if self.on_shutdown:
+                await self.on_shutdown(self.ctx)
+            await self.pool.aclose(close_connection_pool=True)
+            self._pool = None
+        await connections.aclose_all()
+
+    # Consuming
+
+    async def consume(self) -> None:
+        while not self.stopping:
+            free = self.max_jobs - len(self.running)
+            if self.max_jobs_run is not None:
+                free = min(free, self.max_jobs_run - self.started_jobs)
+                if free <= 0 and not self.running:
+                    return
+            if free <= 0:
+                self.slot_freed.clear()
+                await self.slot_freed.wait()
+                continue
+            if self.running and (gap := self._next_claim - time.monotonic()) > 0:
+                await asyncio.sleep(gap)  # more slots free up meanwhile
+                continue
+            try:
+                claimed, earliest = await self.claim(free)
+                self.redis_back()
+            except (RedisError, OSError) as e:
+                await self.redis_away(e)
+                continue
+            for job in claimed:
+                self.start(job)
+            if len(claimed) == free:
+                continue
+            if self.burst and earliest is None and not self.running:
+                return
+            await self.wait_for_work(earliest)
+
+    async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
+        self._next_claim = time.monotonic() + CLAIM_GAP
+        keys = [*self.queue_keys, *self.wake_keys]
+        args = [now_ms(), self.config.lease_ms, count, self.worker_id, RETRY_KEY_TTL]
+        rows, earliest = await scripts.CLAIM.acall(self.wire, keys, args)
+        claimed = [
+            Claimed.decoded(
+                row[0].decode(), row[1], int(row[2]), self.queue_keys[int(row[3]) - 1]
+            )
+            for row in rows
+        ]
+        return claimed, None if earliest is None else int(earliest)
+
+    async def wait_for_work(self, earliest: int | None) -> None:
+        """Block until a wake token, the next due job, or the safety poll."""
+        timeout = self.config.poll_interval
+        if earliest is not None:
+            timeout = min(timeout, max(earliest - now_ms(), 0) / 1000)
+        if timeout < 0.001:
+            return
+        blpop = self.pool.blpop(self.wake_keys, timeout=timeout)  # type: ignore[arg-type]
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(blpop)]  # type: ignore[arg-type]
+        self._wait_task = waits[0]  # type: ignore[assignment]
+        if self.burst and self.running:
+            self.slot_freed.clear()
+            waits.append(asyncio.ensure_future(self.slot_freed.wait()))
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            self._wait_task = None
+            for w in waits:
+                w.cancel()
+            for w in waits:
+                if w.done() and not w.cancelled() and w.exception() is not None:
+                    await self.redis_away(w.exception())  # type: ignore[arg-type]
+
+    async def redis_away(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if self._redis_down_since is None:
+            self._redis_down_since = now
+            logger.error("Redis unavailable (%s); retrying", error)
+        await asyncio.sleep(
+            min(REDIS_BACKOFF_MAX, 0.05 + (now - self._redis_down_since) / 4)
+        )
+
+    def redis_back(self) -> None:
+        if self._redis_down_since is not None:
+            logger.warning(
+                "Redis is back after %.1f s", time.monotonic() - self._redis_down_since
+            )
+            self._redis_down_since = None
+
+    def start(self, claimed: Claimed) -> None:
+        self.started_jobs += 1
+        task = asyncio.create_task(self.run_claimed(claimed), name=f"job-{claimed.id}")
+        self.running[claimed.id] = (claimed, task)
+        task.add_done_callback(lambda _: self.job_done(claimed.id))
+
+    def job_done(self, job_id: str) -> None:
+        self.running.pop(job_id, None)
+        self.canceller.uncancellable.discard(job_id)
+        self.slot_freed.set()
+
+    async def run_claimed(self, claimed: Claimed) -> None:
+        current_job.set((claimed.id, claimed.task_path))
+        try:
+            outcome = await self.recorder.outcome_of(claimed)
+        except asyncio.CancelledError:
+            await asyncio.shield(self.recorder.hand_back(claimed))
+            raise
+        await asyncio.shield(self.recorder.persist(claimed, outcome))
+
+
+__all__ = ["DONE_CHANNEL_PREFIX", "JobsWorker"]

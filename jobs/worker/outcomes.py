@@ -1,0 +1,151 @@
+"""What each claimed job ended as, written back to Redis.
+
+A job that cannot run (expired, cancelled while queued, a bad payload, an
+unknown task) is recorded FAILED without running; a finished attempt is written
+by FINISH or RETRY through the worker's batcher, in the order its writes were
+made; a job cut short by shutdown is handed back without counting as an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from django.tasks.signals import task_finished
+from redis.exceptions import RedisError
+
+from jobs.exceptions import JobCancelled, JobNotRunnable
+from jobs.records import Record
+from jobs.redis import scripts
+from jobs.redis.scripts import now_ms
+from jobs.worker.execution import (
+    NOT_RUNNABLE,
+    Claimed,
+    Outcome,
+    execute,
+    failed_record,
+)
+from jobs.worker.running import RunningWriter
+
+if TYPE_CHECKING:
+    from jobs.worker.loop import JobsWorker
+
+logger = logging.getLogger("jobs.worker")
+
+
+def run_seconds(outcome: Outcome) -> float | None:
+    """How long the run took, from its result."""
+    result = outcome.result
+    if result is None or result.last_attempted_at is None:
+        return None
+    end = result.finished_at or datetime.now(UTC)
+    return max((end - result.last_attempted_at).total_seconds(), 0.0)
+
+
+class Recorder:
+    """Run one claimed job to its outcome and record it, for one worker."""
+
+    def __init__(self, worker: JobsWorker) -> None:
+        self.worker = worker
+        self.running_writer = RunningWriter(worker.backend.results, worker.batcher)
+
+    async def outcome_of(self, claimed: Claimed) -> Outcome:
+        if claimed.attempt <= 0:
+            reason = "expired before a worker ran it"
+            error: Exception = JobNotRunnable(f"The job {reason}.")
+            if claimed.attempt < 0:
+                error = JobCancelled("The job was cancelled before it ran.")
+            return await self.not_runnable(claimed, error)
+        try:
+            return await execute(self.worker.runtime, claimed)
+        except NOT_RUNNABLE as e:
+            logger.error("job %s cannot run: %s", claimed.id, e)
+            return await self.not_runnable(claimed, e)
+
+    async def not_runnable(self, claimed: Claimed, error: BaseException) -> Outcome:
+        try:
+            previous = await self.worker.backend.results.aget(claimed.id)
+        except Exception:  # a garbage record must not stop us recording the failure
+            previous = None
+        return Outcome(failed_record(self.worker.runtime, claimed, error, previous))
+
+    async def write_running(self, record: Record) -> None:
+        """Record RUNNING, only if the job is still running after RUNNING_AFTER
+        (see jobs.worker.running); a full or absent Redis does not stop the job."""
+        self.running_writer.add(record)
+
+    async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
+        """Write the outcome, retrying while Redis is away (the lease may lapse)."""
+        await self.skip_running(claimed.id)
+        while True:
+            try:
+                await self.write_outcome(claimed, outcome)
+                self.worker.redis_back()
+                break
+            except (RedisError, OSError) as e:
+                await self.worker.redis_away(e)
+        status = outcome.record["status"]
+        self.worker.metrics.observe(
+            outcome.record.get("task") or "-",
+            "RETRIED" if outcome.retry_at_ms is not None else status,
+            run_seconds(outcome),
+        )
+        if outcome.retry_at_ms is not None:
+            self.worker.jobs_retried += 1
+        elif status == "SUCCESSFUL":
+            self.worker.jobs_complete += 1
+        else:
+            self.worker.jobs_failed += 1
+        if outcome.result is not None:
+            task_finished.send(type(self.worker.backend), task_result=outcome.result)
+
+    async def write_outcome(self, claimed: Claimed, outcome: Outcome) -> None:
+        store = self.worker.backend.results
+        await store.astore_outside(outcome.record)
+        result_key, record = store.script_args(outcome.record)
+        ttl_ms = store.ttl_ms
+        if outcome.retry_at_ms is not None:
+            keys = [claimed.queue_key, self.wake_key_of(claimed), result_key]
+            args = [claimed.id, outcome.retry_at_ms, record, ttl_ms, ""]
+            await self.worker.batcher.script(scripts.RETRY, keys, args)
+            return
+        owned = await self.worker.batcher.script(
+            scripts.FINISH,
+            [claimed.queue_key, result_key],
+            [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms()],
+        )
+        if not owned:
+            logger.warning(
+                "job %s finished here after its lease passed to another worker",
+                claimed.id,
+            )
+
+    async def skip_running(self, job_id: str) -> None:
+        """Drop the job's RUNNING record unless written; wait if being written."""
+        writing = self.running_writer.discard(job_id)
+        if writing is not None:
+            await asyncio.wait([writing])
+
+    def wake_key_of(self, claimed: Claimed) -> str:
+        return str(
+            self.worker.wake_keys[self.worker.queue_keys.index(claimed.queue_key)]
+        )
+
+    async def hand_back(self, claimed: Claimed) -> None:
+        """Requeue a job cut short by shutdown; it does not count as an attempt."""
+        await self.skip_running(claimed.id)
+        try:
+            keys = [claimed.queue_key, self.wake_key_of(claimed), ""]
+            args = [claimed.id, now_ms(), "", 0, "release"]
+            await self.worker.batcher.script(scripts.RETRY, keys, args)
+            record = await self.worker.backend.results.aget(claimed.id)
+            if record is not None and record["status"] == "RUNNING":
+                record["status"] = "READY"
+                await self.worker.backend.results.aset(record)
+            logger.warning("job %s handed back to the queue", claimed.id)
+        except (RedisError, OSError) as e:
+            logger.error(
+                "could not hand job %s back (%s); its lease will expire", claimed.id, e
+            )

@@ -1,0 +1,155 @@
+"""Which of Django's tests cannot apply to JobsBackend, and which fail on a defect.
+
+NOT_APPLICABLE: tests of what only an in-memory backend does, or of what a test
+    process cannot see when a worker process runs the job. Skipped, with the reason.
+DEFECTS: tests that fail because of a defect of JobsBackend. Strict xfail naming
+    the defects: once the last one is fixed the test passes, XPASS(strict) fails
+    the run, and its entry here must go.
+
+Keys are "Class.test_method" of Django's tests/tasks; modes are those of the
+test modules here (MODE): "drain" runs jobs in-process, "worker" in a worker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+DRAIN = ("drain",)
+WORKER = ("worker",)
+BOTH = ("drain", "worker")
+
+# Why a test cannot apply.
+DUMMY_RESULTS = (
+    "reads or edits DummyBackend.results, the in-memory list of enqueued results "
+    "only DummyBackend keeps; JobsBackend.results is its result store, read "
+    "through get_result()"
+)
+HAS_RESULTS = (
+    "expects ImmediateBackend's lack of get_result(); JobsBackend stores results "
+    "(supports_get_result = True)"
+)
+DEFERS = (
+    "expects ImmediateBackend's refusal of run_after; JobsBackend queues jobs, "
+    "so it defers them (supports_defer = True)"
+)
+WORKER_LOGS = (
+    "asserts django.tasks log records of the run, which the worker process "
+    "writes, not the test's (the drain mode runs the job in-process and checks them)"
+)
+KEYBOARD_INTERRUPT = (
+    "expects the task's KeyboardInterrupt out of enqueue(); a task run by a "
+    "worker process raises it there, never in the process that enqueued it"
+)
+
+# The defects, each with where it lives.
+QUEUES_EMPTY = (
+    "QUEUES: [] (Django: any queue name) leaves JobsBackend.queue_order empty "
+    "and JobsWorker refuses every queue (WorkerError: Queues ['default'] are not "
+    "in the backend's QUEUES [])"
+)
+SYSTEM_EXIT = (
+    "SystemExit raised by a task is not recorded: execution.execute() catches "
+    "Exception only, so it escapes the worker (a real worker process exits)"
+)
+FAILURE_LOG = (
+    "the failure log lacks the exception: task_finished is sent after the "
+    "outcome is written, outside the except block, and Django's log receiver "
+    "takes the exception from sys.exc_info()"
+)
+RETURN_TYPE = (
+    "a non-JSON return value is recorded as jobs.exceptions.SerializationError "
+    "without Django's 'Unsupported type' wording; Django records TypeError"
+)
+ARGUMENT_WORDING = (
+    "non-JSON arguments raise SerializationError without Django's "
+    "'Unsupported type' wording"
+)
+PRIORITY = (
+    "priority is not supported yet (JobsBackend.supports_priority = False), so "
+    "using(priority=...) raises InvalidTask"
+)
+AVAILABLE_APPS = (
+    "registry.discoverable() reads the app registry, which TransactionTestCase."
+    "available_apps narrows, not INSTALLED_APPS, whose tasks modules the "
+    "workers import"
+)
+
+NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
+    # test_tasks
+    "TaskTestCase.test_enqueue_task": (BOTH, DUMMY_RESULTS),
+    "TaskTestCase.test_enqueue_task_async": (BOTH, DUMMY_RESULTS),
+    "TaskTestCase.test_task_error_invalid_exception": (WORKER, WORKER_LOGS),
+    "TaskTestCase.test_task_error_unknown_module": (WORKER, WORKER_LOGS),
+    # test_dummy_backend
+    "DummyBackendTestCase.test_enqueue_task": (BOTH, DUMMY_RESULTS),
+    "DummyBackendTestCase.test_enqueue_task_async": (BOTH, DUMMY_RESULTS),
+    "DummyBackendTestCase.test_refresh_result": (BOTH, DUMMY_RESULTS),
+    "DummyBackendTestCase.test_refresh_result_async": (BOTH, DUMMY_RESULTS),
+    "DummyBackendTransactionTestCase.test_doesnt_wait_until_transaction_commit_by_default": (
+        BOTH,
+        DUMMY_RESULTS,
+    ),
+    # test_immediate_backend
+    "ImmediateBackendTestCase.test_cannot_get_result": (BOTH, HAS_RESULTS),
+    "ImmediateBackendTestCase.test_cannot_refresh_result": (BOTH, HAS_RESULTS),
+    "ImmediateBackendTestCase.test_cannot_pass_run_after": (BOTH, DEFERS),
+    "ImmediateBackendTestCase.test_catches_exception": (WORKER, WORKER_LOGS),
+    "ImmediateBackendTestCase.test_complex_exception": (WORKER, WORKER_LOGS),
+    "ImmediateBackendTestCase.test_complex_return_value": (WORKER, WORKER_LOGS),
+    "ImmediateBackendTestCase.test_enqueue_logs": (WORKER, WORKER_LOGS),
+    "ImmediateBackendTestCase.test_failed_logs": (WORKER, WORKER_LOGS),
+    "ImmediateBackendTestCase.test_throws_keyboard_interrupt": (
+        WORKER,
+        KEYBOARD_INTERRUPT,
+    ),
+}
+
+DEFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    # test_tasks
+    "TaskTestCase.test_enqueue_with_invalid_argument": (BOTH, (ARGUMENT_WORDING,)),
+    "TaskTestCase.test_aenqueue_with_invalid_argument": (BOTH, (ARGUMENT_WORDING,)),
+    "TaskTestCase.test_using_priority": (BOTH, (PRIORITY,)),
+    "TaskTestCase.test_chained_using": (BOTH, (PRIORITY,)),
+    "TaskTestCase.test_invalid_priority": (BOTH, (PRIORITY,)),
+    "TaskTestCase.test_task_error_invalid_exception": (DRAIN, (QUEUES_EMPTY,)),
+    "TaskTestCase.test_task_error_unknown_module": (DRAIN, (QUEUES_EMPTY,)),
+    # test_immediate_backend: its class sets QUEUES: [], so in the drain mode
+    # each test that runs a job first meets QUEUES_EMPTY.
+    "ImmediateBackendTestCase.test_enqueue_task": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_enqueue_task_async": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_catches_exception": (
+        DRAIN,
+        (QUEUES_EMPTY, FAILURE_LOG, SYSTEM_EXIT),
+    ),
+    "ImmediateBackendTestCase.test_throws_keyboard_interrupt": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_complex_exception": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_complex_return_value": (
+        DRAIN,
+        (QUEUES_EMPTY, RETURN_TYPE),
+    ),
+    "ImmediateBackendTestCase.test_result": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_result_async": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_enqueue_logs": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_failed_logs": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_successful_task_no_none_in_logs": (
+        DRAIN,
+        (QUEUES_EMPTY,),
+    ),
+    "ImmediateBackendTestCase.test_takes_context": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTestCase.test_context": (DRAIN, (QUEUES_EMPTY,)),
+    "ImmediateBackendTransactionTestCase.test_doesnt_wait_until_transaction_commit_by_default": (
+        BOTH,
+        (AVAILABLE_APPS,),
+    ),
+}
+
+
+def marker(test: str, mode: str) -> pytest.MarkDecorator | None:
+    """The skip or strict xfail for `test` ("Class.method") in `mode`, if any."""
+    modes, reason = NOT_APPLICABLE.get(test, ((), ""))
+    if mode in modes:
+        return pytest.mark.skip(reason=f"not applicable: {reason}")
+    modes, causes = DEFECTS.get(test, ((), ()))
+    if mode in modes:
+        return pytest.mark.xfail(strict=True, reason="defect: " + "; ".join(causes))
+    return None
