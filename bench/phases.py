@@ -51,7 +51,7 @@ WORKER = [
         "`job_done`, `asyncio.shield`",
         (
             mark(r"JobsWorker\.(consume|start|job_done|wait_for_work)"),
-            mark(r"JobsWorker\.(run_claimed|outcome_of)"),
+            mark(r"(JobsWorker|Recorder)\.(run_claimed|outcome_of|not_runnable)"),
         ),
     ),
     Phase(
@@ -61,11 +61,10 @@ WORKER = [
     ),
     Phase(
         "execute: RUNNING record",
-        "`results.to_record`, `write_running`, `RunningWriter` (add, timer, discard)",
+        "`to_record`, `write_running`, `RunningWriter` (add, timer, discard)",
         (
-            mark(
-                r"to_record|JobsWorker\.(write_running|_skip_running)|RunningWriter\..*"
-            ),
+            mark(r"(JobResult\.)?to_record|RunningWriter\..*"),
+            mark(r"(JobsWorker|Recorder)\.(write_running|_?skip_running)"),
         ),
     ),
     Phase(
@@ -91,15 +90,18 @@ WORKER = [
     ),
     Phase(
         "result encode",
-        "`results.encode` (json) of the finished record",
-        (mark(r"encode", r"^jobs/(.*/)?results\.py"),),
+        "the finished record to JSON (`encode`, `script_args`)",
+        (
+            mark(r"encode", r"^jobs/(.*/)?(results|records)\.py"),
+            mark(r"(Redis)?ResultStore\.script_args"),
+        ),
     ),
     Phase(
         "finish",
         "`persist`, `write_outcome`, the FINISH command queued "
         "(`CommandBatcher.script`/`send`), `JobMetrics.observe`",
         (
-            mark(r"JobsWorker\.(persist|write_outcome)|run_seconds"),
+            mark(r"(JobsWorker|Recorder)\.(persist|write_outcome)|run_seconds"),
             mark(r"CommandBatcher\.(script|send)|LuaScript\.command|JobMetrics\..*"),
         ),
     ),
@@ -114,7 +116,7 @@ WORKER = [
         "heartbeat (leases, registry, metrics), cancel listener, scheduler",
         (
             mark(r"JobsWorker\.(heartbeat.*|cancel_listener|sweep_cancels|register)"),
-            mark(r"Scheduler\..*|.*scheduler.*"),
+            mark(r"(Heartbeat|Canceller|Scheduler)\..*|.*scheduler.*"),
         ),
     ),
 ]
@@ -132,8 +134,12 @@ PRODUCER = [
     ),
     Phase(
         "prepare: JobResult, id, clock, keys",
-        "`JobsBackend.prepare`'s own lines: `JobResult(...)`, `uuid4`, `timezone.now`",
-        (mark(r"JobsBackend\.prepare"),),
+        "`prepare`'s own lines (`JobsBackend.prepare`, then `jobs.enqueue`): "
+        "`JobResult(...)`, `uuid4`, `timezone.now`",
+        (
+            mark(r"JobsBackend\.prepare"),
+            mark(r"prepare|due", r"^jobs/(.*/)?enqueue\.py"),
+        ),
     ),
     Phase(
         "validation",
@@ -142,13 +148,16 @@ PRODUCER = [
     ),
     Phase(
         "payload encode",
-        "`JobPayload.encode` (json)",
-        (mark(r"JobPayload\.encode"),),
+        "`JobPayload.encode` (json), `encode_payload`",
+        (mark(r"JobPayload\.encode|encode_payload"),),
     ),
     Phase(
         "READY record",
-        "`results.to_record` + `results.encode` (json), stored by the script",
-        (mark(r"to_record|encode", r"^jobs/(.*/)?results\.py"),),
+        "`to_record` and its JSON (`encode`, `script_args`), stored by the script",
+        (
+            mark(r"to_record|encode", r"^jobs/(.*/)?(results|records)\.py"),
+            mark(r"JobResult\.to_record|(Redis)?ResultStore\.script_args"),
+        ),
     ),
     Phase(
         "script call",
