@@ -1,15 +1,13 @@
-"""Real Redis (a redis-server per test session), real database, real workers."""
+"""Shared by every tier. The Redis fixtures here start nothing until a test asks
+for them: the tiers that use Redis (integration, acceptance, faults, browser,
+django_suite) ask in their conftest (tests/redis_fixtures.py, autouse); the unit
+tier never does and runs with no server at all.
+"""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,181 +15,62 @@ import pytest
 import redis
 from django.test import override_settings
 
-from jobs.redis import connections
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class RedisServer:
-    """A redis-server subprocess on a free loopback port, restartable."""
-
-    def __init__(self, port: int, extra: list[str] | None = None) -> None:
-        self.port = port
-        self.extra = extra or []
-        self.dir = tempfile.mkdtemp(prefix="jobs-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.exit(
-                "redis-server is not installed: apt-get install redis-server", 2
-            )
-        self.proc = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                self.dir,
-                *self.extra,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    pytest.exit(f"redis-server did not answer on port {self.port}", 2)
-                time.sleep(0.02)
-        client.close()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
-        self.proc = None
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port)
+from tests.servers import (
+    RedisServer,
+    WorkerProcess,
+    free_port,
+    settings_for,
+    worker_env,
+)
 
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer]:
+    """One redis-server for the session, on a free port (or JOBS_TEST_REDIS_URL)."""
     url = os.environ.get("JOBS_TEST_REDIS_URL")
     if url:  # e.g. the compose file's Redis
-        server = RedisServer(int(url.rsplit(":", 1)[1].split("/")[0]))
-        yield server
+        yield RedisServer(int(url.rsplit(":", 1)[1].split("/")[0]))
         return
     server = RedisServer(free_port())
     server.start()
     yield server
-    server.stop()
-    shutil.rmtree(server.dir, ignore_errors=True)
+    server.remove()
 
 
-def settings_for(url: str) -> dict[str, object]:
-    from django.conf import settings
-
-    tasks = {alias: dict(params) for alias, params in settings.TASKS.items()}
-    tasks["default"]["OPTIONS"] = {**tasks["default"]["OPTIONS"], "REDIS_URL": url}
-    caches = {alias: dict(params) for alias, params in settings.CACHES.items()}
-    caches["default"]["LOCATION"] = url
-    return {"TASKS": tasks, "CACHES": caches}
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _point_at_test_redis(redis_server: RedisServer) -> Iterator[None]:
+@pytest.fixture(scope="session")
+def test_redis(redis_server: RedisServer) -> Iterator[RedisServer]:
+    """TASKS and CACHES pointed at the session's Redis, for the rest of it."""
     os.environ["REDIS_URL"] = redis_server.url  # for worker subprocesses
     with override_settings(**settings_for(redis_server.url)):
-        yield
+        yield redis_server
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
-    return redis_server.url
-
-
-@pytest.fixture(autouse=True)
-def _flush(redis_server: RedisServer) -> Iterator[None]:
-    client = redis_server.client()
-    client.flushall()
-    client.close()
-    from tests import tasks
-
-    tasks.seen.clear()
-    tasks.sync_barrier.reset()
-    yield
-    connections.close_all()
-
-
-@pytest.fixture(autouse=True)
-async def _close_async_clients() -> Iterator[None]:  # type: ignore[misc]
-    yield
-    await connections.aclose_all()
+def redis_url(test_redis: RedisServer) -> str:
+    return test_redis.url
 
 
 @pytest.fixture
-def r(redis_server: RedisServer) -> Iterator[redis.Redis]:
-    client = redis_server.client()
+def r(test_redis: RedisServer) -> Iterator[redis.Redis]:
+    client = test_redis.client()
     yield client
     client.close()
 
 
-def worker_env(**extra: str) -> dict[str, str]:
-    from django.conf import settings
+@pytest.fixture
+def own_redis() -> Iterator[Callable[..., RedisServer]]:
+    """Start dedicated redis-servers (AOF, memory limits...) for one test."""
+    servers: list[RedisServer] = []
 
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="settings.test",
-        DATABASE_PATH=str(settings.DATABASES["default"]["NAME"]),
-        PYTHONUNBUFFERED="1",
-        **extra,
-    )
-    return env
+    def start(*extra: str) -> RedisServer:
+        server = RedisServer(free_port(), list(extra))
+        server.start()
+        servers.append(server)
+        return server
 
-
-class WorkerProcess:
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.log_path = log
-        self.log = open(log, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "jobs_worker", *args],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        return self.proc.wait(timeout)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.log.close()
+    yield start
+    for server in servers:
+        server.remove(signal.SIGKILL)
 
 
 @pytest.fixture
@@ -208,16 +87,3 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
-
-
-def wait_until(
-    predicate: Callable[[], object], timeout: float = 15, what: str = ""
-) -> None:
-    """Poll `predicate` until it is true (for states in other processes)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout} s waiting for {what or predicate}"
-            )
-        time.sleep(0.02)

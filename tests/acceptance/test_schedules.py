@@ -11,7 +11,7 @@ from django.db import transaction
 
 from jobs.models import Schedule
 from tests.admin_forms import schedule_form
-from tests.conftest import wait_until
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -9,7 +9,7 @@ from django.tasks import default_task_backend
 
 from jobs.serialization import JobPayload
 from tests import tasks
-from tests.conftest import wait_until
+from tests.servers import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -19,7 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port, worker_env
+from tests.redis_fixtures import *  # noqa: F403
+from tests.servers import ROOT, free_port, worker_env
 
 CHROMIUM = os.environ.get("JOBS_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,7 +37,7 @@ SCREENSHOTS = ROOT / "docs" / "img"
 
 
 @pytest.fixture(scope="module")
-def asgi_server(django_db_setup, redis_server, tmp_path_factory) -> Iterator[str]:
+def asgi_server(django_db_setup, test_redis, tmp_path_factory) -> Iterator[str]:
     """uvicorn serving webproject on a free port, on the test database and Redis."""
     port = free_port()
     log_path = tmp_path_factory.mktemp("uvicorn") / "uvicorn.log"

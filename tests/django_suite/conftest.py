@@ -18,9 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import RedisServer, WorkerProcess, wait_until, worker_env
 from tests.django_suite import backends, expectations, source
 from tests.django_suite.suite import tasks_app
+from tests.redis_fixtures import *  # noqa: F403
+from tests.servers import RedisServer, WorkerProcess, wait_until, worker_env
 
 ANCHORS = {"test_drain.py", "test_worker.py"}
 
@@ -134,7 +135,7 @@ class SuiteWorker:
 
 @pytest.fixture(scope="module")
 def suite_worker(
-    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+    test_redis: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SuiteWorker]:
     worker = SuiteWorker(tmp_path_factory.mktemp("django-suite-worker"))
     yield worker

@@ -10,10 +10,11 @@ from django.tasks import task_backends
 from django.test import Client, override_settings
 
 from jobs.dashboard import monitor
+from jobs.redis import connections
 from jobs.testing import drain
 from tests import tasks
-from tests.conftest import RedisServer, free_port, settings_for, wait_until
 from tests.integration.test_enqueue import _dead_url, _tasks_at
+from tests.servers import settings_for, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,25 +119,17 @@ def test_the_history_window_is_a_setting(admin_client, r):
     assert len(admin_client.get(URL).context["recent"]) == 2  # default: a day
 
 
-def test_history_survives_a_redis_restart(tmp_path, admin_client):
-    server = RedisServer(
-        free_port(), ["--appendonly", "yes", "--appendfsync", "always"]
-    )
-    server.start()
-    try:
-        with override_settings(**settings_for(server.url)):
-            done = tasks.boom.enqueue("before the restart")
-            drain()
-            server.stop()
-            from jobs.redis import connections
-
-            connections.close_all()
-            server.start()
-            answer = admin_client.get(URL)
-        assert [row["id"] for row in answer.context["recent"]] == [done.id]
-        assert "before the restart" in answer.content.decode()
-    finally:
+def test_history_survives_a_redis_restart(own_redis, admin_client):
+    server = own_redis("--appendonly", "yes", "--appendfsync", "always")
+    with override_settings(**settings_for(server.url)):
+        done = tasks.boom.enqueue("before the restart")
+        drain()
         server.stop()
+        connections.close_all()
+        server.start()
+        answer = admin_client.get(URL)
+    assert [row["id"] for row in answer.context["recent"]] == [done.id]
+    assert "before the restart" in answer.content.decode()
 
 
 def test_cancel_a_queued_job_from_the_dashboard(admin_client):

@@ -75,7 +75,7 @@ def test_buckets_are_cumulative(r):
 
 
 def test_live_workers_and_their_capacity(worker_process):
-    from tests.conftest import wait_until
+    from tests.servers import wait_until
 
     worker_process("-c", "7")
 

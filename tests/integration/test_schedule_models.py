@@ -91,7 +91,9 @@ def test_a_valid_schedule_of_each_kind_passes():
     valid().full_clean()
     valid(name="i", cron="", interval=timedelta(seconds=20)).full_clean()
     valid(name="c", cron="", clocked_time=FUTURE).full_clean()
-    valid(name="q", queue_name="reports", missed="grace", grace=timedelta(minutes=5))
+    valid(
+        name="q", queue_name="reports", missed="grace", grace=timedelta(minutes=5)
+    ).full_clean()
 
 
 def test_the_database_refuses_two_kinds_or_none():

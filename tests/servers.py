@@ -1,0 +1,157 @@
+"""Real servers and processes for the tests: redis-server on a free loopback
+port, `manage.py jobs_worker` subprocesses, and waiting on what they do.
+
+Plain helpers, no fixtures: the tiers that need Redis load theirs from
+tests/redis_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class RedisServer:
+    """A redis-server subprocess on a free loopback port, restartable."""
+
+    def __init__(self, port: int, extra: list[str] | None = None) -> None:
+        self.port = port
+        self.extra = extra or []
+        self.dir = tempfile.mkdtemp(prefix="jobs-redis-")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.exit(
+                "redis-server is not installed: apt-get install redis-server", 2
+            )
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                *("--port", str(self.port), "--bind", "127.0.0.1"),
+                *("--save", "", "--appendonly", "no", "--dir", self.dir),
+                *self.extra,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    pytest.exit(f"redis-server did not answer on port {self.port}", 2)
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(10)
+        self.proc = None
+
+    def remove(self, sig: int = signal.SIGTERM) -> None:
+        """Stop the server for good and delete its data directory."""
+        self.stop(sig)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port)
+
+
+def settings_for(url: str) -> dict[str, object]:
+    """TASKS and CACHES of the test settings, pointed at the Redis at `url`."""
+    from django.conf import settings
+
+    tasks = {alias: dict(params) for alias, params in settings.TASKS.items()}
+    tasks["default"]["OPTIONS"] = {**tasks["default"]["OPTIONS"], "REDIS_URL": url}
+    caches = {alias: dict(params) for alias, params in settings.CACHES.items()}
+    caches["default"]["LOCATION"] = url
+    return {"TASKS": tasks, "CACHES": caches}
+
+
+def worker_env(**extra: str) -> dict[str, str]:
+    from django.conf import settings
+
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="settings.test",
+        DATABASE_PATH=str(settings.DATABASES["default"]["NAME"]),
+        PYTHONUNBUFFERED="1",
+        **extra,
+    )
+    return env
+
+
+class WorkerProcess:
+    """A `manage.py jobs_worker` subprocess, its output in a log file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.log_path = log
+        self.log = open(log, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "jobs_worker", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 15, what: str = ""
+) -> None:
+    """Poll `predicate` until it is true (for states in other processes)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out after {timeout} s waiting for {what or predicate}"
+            )
+        time.sleep(0.02)
