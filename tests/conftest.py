@@ -1,4 +1,8 @@
-"""Real Redis (a redis-server per test session), real database, real workers."""
+"""Real Redis (a redis-server per test session), real database, real workers.
+
+The database is SQLite, or PostgreSQL with JOBS_TEST_DATABASE=postgres (a cluster
+of the session's own, see settings/test.py).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +16,17 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from asgiref.sync import sync_to_async
+from django.db import connections as db_connections
 from django.test import override_settings
+from django.test.signals import update_connections_time_zone
 
 from jobs.redis import connections
+from settings import database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -101,6 +110,82 @@ def redis_server() -> Iterator[RedisServer]:
     shutil.rmtree(server.dir, ignore_errors=True)
 
 
+class PostgresCluster:
+    """A PostgreSQL cluster in a temporary directory (scripts/postgres), on a free
+    loopback port, durability off; run as the `postgres` user when we are root."""
+
+    script = ROOT / "scripts" / "postgres"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="jobs-postgres-")
+
+    def start(self) -> None:
+        for _ in range(3):  # another process may take the free port first
+            args = ["start", self.dir, str(self.port), "--fast"]
+            done = subprocess.run([self.script, *args], capture_output=True, text=True)
+            if done.returncode == 0:
+                return
+            self.port = free_port()
+        self.stop()
+        pytest.exit(f"PostgreSQL did not start:\n{done.stdout}{done.stderr}", 2)
+
+    def stop(self) -> None:
+        subprocess.run([self.script, "stop", self.dir], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pytest_report_header() -> str:
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    return f"database: {engine} (JOBS_TEST_DATABASE={settings.TEST_DATABASE})"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+) -> Iterator[None]:
+    """Start the session's PostgreSQL cluster (JOBS_TEST_DATABASE=postgres) before
+    pytest-django creates the test database in it; stop it after the drop."""
+    from django.conf import settings
+
+    if settings.TEST_DATABASE != "postgres":
+        yield
+        return
+    cluster = PostgresCluster()
+    cluster.start()
+    settings.DATABASES["default"].update(HOST="127.0.0.1", PORT=str(cluster.port))
+    try:
+        yield
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's, and on PostgreSQL, before it drops the test database,
+    close what other threads left open (workers run the ORM in thread pools):
+    PostgreSQL refuses to drop a database that has sessions."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()
+
+
+def database_env(db: dict[str, Any]) -> dict[str, str]:
+    """How a worker subprocess (settings.test) finds the test database."""
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return {"DATABASE_PATH": str(db["NAME"])}
+    return {"JOBS_TEST_DATABASE": database.url(db)}
+
+
 def settings_for(url: str) -> dict[str, object]:
     from django.conf import settings
 
@@ -140,6 +225,19 @@ def _flush(redis_server: RedisServer) -> Iterator[None]:
 async def _close_async_clients() -> Iterator[None]:  # type: ignore[misc]
     yield
     await connections.aclose_all()
+    await sync_to_async(_reset_database_connections)()
+
+
+def _reset_database_connections() -> None:
+    """Close this thread's connections and forget their time zones.
+
+    sync_to_async's one thread outlives the test, and Django resets the time
+    zone of the overriding thread's connections only: this one's would keep
+    the old one (PostgreSQL's session time zone) in a test that overrides
+    USE_TZ or TIME_ZONE.
+    """
+    update_connections_time_zone(setting="USE_TZ")
+    db_connections.close_all()
 
 
 @pytest.fixture
@@ -155,8 +253,8 @@ def worker_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="settings.test",
-        DATABASE_PATH=str(settings.DATABASES["default"]["NAME"]),
         PYTHONUNBUFFERED="1",
+        **database_env(settings.DATABASES["default"]),
         **extra,
     )
     return env
