@@ -96,3 +96,21 @@ ensure_redis_server() {
   # The package starts a system service on 6379; we run our own instances.
   (command -v systemctl >/dev/null && systemctl disable --now redis-server >/dev/null 2>&1) || true
 }
+
+# The directory of Debian's PostgreSQL programs (initdb, pg_ctl), newest version
+# first; installs the `postgresql` package when there is none. Our clusters are
+# our own (scripts/postgres): the package's system service is not used.
+ensure_postgres() {
+  local bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV | head -n 1)"
+  if [[ -z "$bin" || ! -x "$bin/initdb" ]]; then
+    apt_install postgresql || true
+    bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV | head -n 1)"
+    [[ -n "$bin" && -x "$bin/initdb" ]] \
+      || die "PostgreSQL is not installed: apt-get install postgresql, then run again"
+    # The package may start a cluster of its own on 5432; nothing here uses it.
+    (command -v systemctl >/dev/null && systemctl disable --now postgresql >/dev/null 2>&1) || true
+    (command -v pg_ctlcluster >/dev/null && pg_ctlcluster "$(basename "$(dirname "$bin")")" main stop >/dev/null 2>&1) || true
+  fi
+  echo "$bin"
+}

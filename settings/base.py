@@ -1,7 +1,9 @@
 """Settings shared by every environment, configured from the environment.
 
 REDIS_URL          the queue and result store (default redis://127.0.0.1:6379/0)
-DATABASE_PATH      the SQLite file (default .run/db.sqlite3)
+DATABASE_URL       a PostgreSQL database (postgres://user:password@host:port/name);
+                   unset: SQLite (see settings.database)
+DATABASE_PATH      the SQLite file without DATABASE_URL (default .run/db.sqlite3)
 DJANGO_SECRET_KEY  required when DEBUG is off
 DJANGO_DEBUG       "1" / "0"
 DJANGO_ALLOWED_HOSTS comma-separated
@@ -13,6 +15,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+
+from settings import database
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("RUN_DIR", BASE_DIR / ".run"))
@@ -74,17 +78,10 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("DATABASE_PATH", str(RUN_DIR / "db.sqlite3")),
-        # The web server and workers share the file: WAL lets readers run while
-        # one writes, IMMEDIATE transactions avoid "database is locked" upgrades.
-        "OPTIONS": {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
-    }
+    "default": database.from_env(
+        os.environ.get("DATABASE_URL"),
+        os.environ.get("DATABASE_PATH", RUN_DIR / "db.sqlite3"),
+    )
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")

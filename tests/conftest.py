@@ -2,6 +2,9 @@
 for them: the tiers that use Redis (integration, acceptance, faults, browser,
 django_suite) ask in their conftest (tests/redis_fixtures.py, autouse); the unit
 tier never does and runs with no server at all.
+
+The database is SQLite, or PostgreSQL with JOBS_TEST_DATABASE=postgres (a
+cluster of the session's own, see settings/test.py).
 """
 
 from __future__ import annotations
@@ -10,12 +13,14 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 from django.test import override_settings
 
 from tests.servers import (
+    PostgresCluster,
     RedisServer,
     WorkerProcess,
     free_port,
@@ -87,3 +92,47 @@ def worker_process(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     yield start
     for worker in started:
         worker.stop()
+
+
+def pytest_report_header() -> str:
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    return f"database: {engine} (JOBS_TEST_DATABASE={settings.TEST_DATABASE})"
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None,
+) -> Iterator[None]:
+    """Start the session's PostgreSQL cluster (JOBS_TEST_DATABASE=postgres) before
+    pytest-django creates the test database in it; stop it after the drop."""
+    from django.conf import settings
+
+    if settings.TEST_DATABASE != "postgres":
+        yield
+        return
+    cluster = PostgresCluster()
+    cluster.start()
+    settings.DATABASES["default"].update(HOST="127.0.0.1", PORT=str(cluster.port))
+    try:
+        yield
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """pytest-django's, and on PostgreSQL, before it drops the test database,
+    close what other threads left open (workers run the ORM in thread pools):
+    PostgreSQL refuses to drop a database that has sessions."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        connection.close()

@@ -17,9 +17,12 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+
+from settings import database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -97,14 +100,46 @@ def settings_for(url: str) -> dict[str, object]:
     return {"TASKS": tasks, "CACHES": caches}
 
 
+class PostgresCluster:
+    """A PostgreSQL cluster in a temporary directory (scripts/postgres), on a free
+    loopback port, durability off; run as the `postgres` user when we are root."""
+
+    script = ROOT / "scripts" / "postgres"
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="jobs-postgres-")
+
+    def start(self) -> None:
+        for _ in range(3):  # another process may take the free port first
+            args = ["start", self.dir, str(self.port), "--fast"]
+            done = subprocess.run([self.script, *args], capture_output=True, text=True)
+            if done.returncode == 0:
+                return
+            self.port = free_port()
+        self.stop()
+        pytest.exit(f"PostgreSQL did not start:\n{done.stdout}{done.stderr}", 2)
+
+    def stop(self) -> None:
+        subprocess.run([self.script, "stop", self.dir], check=False)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def database_env(db: dict[str, Any]) -> dict[str, str]:
+    """How a worker subprocess (settings.test) finds the test database."""
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return {"DATABASE_PATH": str(db["NAME"])}
+    return {"JOBS_TEST_DATABASE": database.url(db)}
+
+
 def worker_env(**extra: str) -> dict[str, str]:
     from django.conf import settings
 
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="settings.test",
-        DATABASE_PATH=str(settings.DATABASES["default"]["NAME"]),
         PYTHONUNBUFFERED="1",
+        **database_env(settings.DATABASES["default"]),
         **extra,
     )
     return env
