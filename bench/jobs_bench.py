@@ -17,7 +17,8 @@ from typing import Any
 
 SYSTEM = "django-jobs"
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
+# The checkout whose `jobs` runs: this one, or another revision's (bench/ab).
+ROOT = Path(os.environ.get("BENCH_JOBS_ROOT") or HERE.parent)
 MANAGE = ROOT / "manage.py"
 SETTINGS = "bench_settings"
 WAIT_TIMEOUT = 30.0  # seconds a result-wait may take before it counts as missing
@@ -100,9 +101,17 @@ class Producer(_Tasks):
         return await result.aget(timeout=WAIT_TIMEOUT)
 
     async def close(self) -> None:
-        from jobs.redis import connections
+        await _connections().aclose_all()
 
-        await connections.aclose_all()
+
+def _connections() -> Any:
+    """jobs' connection module, wherever the checkout being measured keeps it
+    (jobs.redis.connections; jobs.connections before the layout of stop 10)."""
+    try:
+        from jobs.redis import connections
+    except ImportError:
+        from jobs import connections  # type: ignore[no-redef]
+    return connections
 
 
 async def make_producer(cfg: dict) -> Producer:
@@ -122,9 +131,7 @@ class SyncProducer(_Tasks):
         return self.waited.enqueue(i).get(timeout=WAIT_TIMEOUT)
 
     def close(self) -> None:
-        from jobs.redis import connections
-
-        connections.close_all()
+        _connections().close_all()
 
 
 def make_sync_producer(cfg: dict) -> SyncProducer:

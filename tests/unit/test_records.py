@@ -1,0 +1,149 @@
+"""The result record (jobs.records), the metrics a worker counts
+(jobs.worker.metrics) and a job prepared for the ENQUEUE script
+(jobs.enqueue): pure, no Redis."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.cache.backends.locmem import LocMemCache
+from django.core.cache.backends.redis import RedisCache
+
+from jobs import records
+from jobs.conf import JobsOptions
+from jobs.enqueue import due, prepare
+from jobs.exceptions import PayloadTooLarge, SerializationError
+from jobs.redis.keys import UNIQUE_TTL
+from jobs.results import RedisResultStore, ResultStore
+from jobs.serialization import JobPayload
+from jobs.worker.metrics import BUCKET_NAMES, JobMetrics
+from tests import tasks
+
+
+def test_an_error_entry_has_the_class_message_and_traceback():
+    try:
+        raise KeyError("missing")
+    except KeyError as e:
+        entry = records.error_entry(e)
+    assert entry["exception_class_path"] == "builtins.KeyError"
+    assert entry["message"] == "'missing'"
+    assert entry["traceback"].startswith("Traceback (most recent call last)")
+
+
+def test_failed_appends_the_error_and_keeps_the_rest():
+    base: records.Record = {
+        "id": "j",
+        "status": "RUNNING",
+        "task": "t",
+        "backend": "default",
+        "args": [1],
+        "kwargs": {},
+        "enqueued_at": None,
+        "started_at": None,
+        "finished_at": None,
+        "last_attempted_at": None,
+        "errors": [records.error_entry(ValueError("first"))],
+        "worker_ids": ["w"],
+    }
+    failed = records.failed(base, RuntimeError("second"), at="2026-01-01T00:00:00")
+    assert (
+        failed["status"] == "FAILED" and failed["finished_at"] == "2026-01-01T00:00:00"
+    )
+    assert [e["message"] for e in failed["errors"]] == ["first", "second"]
+    assert base["status"] == "RUNNING" and len(base["errors"]) == 1  # a copy
+
+
+@pytest.mark.parametrize(
+    "raw", [b"\x80\x04pickle", b"not json", b"[1, 2]", b'{"id": 1, "status": "x"}']
+)
+def test_decode_refuses_what_is_not_a_record(raw):
+    with pytest.raises(SerializationError):
+        records.decode(raw)
+
+
+def test_a_record_survives_encode_and_decode():
+    record = {"id": "j", "status": "SUCCESSFUL", "return_value": {"a": [1, 2.5]}}
+    assert records.decode(records.encode(record)) == record  # type: ignore[arg-type]
+
+
+def test_metrics_count_by_status_and_bucket_durations():
+    metrics = JobMetrics()
+    metrics.observe("t", "SUCCESSFUL", 0.003)
+    metrics.observe("t", "SUCCESSFUL", 0.2)
+    metrics.observe("t", "FAILED", 1000.0)
+    metrics.observe("t", "RETRIED", None)  # never ran: counted, not timed
+    assert metrics.counts["count|t|SUCCESSFUL"] == 2
+    assert metrics.counts["count|t|RETRIED"] == 1
+    assert metrics.counts["bucket|t|0.005"] == 1
+    assert metrics.counts["bucket|t|0.25"] == 1
+    assert metrics.counts[f"bucket|t|{BUCKET_NAMES[-1]}"] == 1  # +Inf
+    assert metrics.seconds["sum|t"] == pytest.approx(1000.203)
+
+
+@pytest.fixture
+def config() -> JobsOptions:
+    return JobsOptions(max_payload=2000)
+
+
+def test_prepare_checks_and_serializes_without_redis(config):
+    store = ResultStore(LocMemCache("prepare-test", {}), 60)
+    job = prepare(
+        tasks.add,
+        [1, 2],
+        {},
+        alias="default",
+        config=config,
+        store=store,
+        meta={"m": 1},
+    )
+    result_id = job.result.id
+    assert job.keys == [
+        f"arq:job:{result_id}",
+        "arq:queue:default",
+        "jobs:wake:default",
+        f"jobs:unique:{result_id}",
+        "",  # the record is stored outside the queue's Redis
+    ]
+    payload = JobPayload.decode(job.args[1])
+    assert (payload.task_path, payload.args, payload.meta) == (
+        "tests.tasks.add",
+        [1, 2],
+        {"m": 1},
+    )
+    assert job.args[4] == ""  # no caller-chosen id: nothing to reserve
+    assert not job.args[5] and job.record["status"] == "READY"
+    assert job.args[6] == 60_000
+    assert job.args[3] == int(config.expires * 1000)  # due now: the job's TTL
+
+
+def test_prepare_on_the_queues_redis_hands_the_record_to_the_script(config):
+    cache = RedisCache("redis://127.0.0.1:1/0", {})
+    store = RedisResultStore(cache, 60, config, colocated=True)
+    job = prepare(
+        tasks.add, [1, 2], {}, alias="default", config=config, store=store, job_id="x"
+    )
+    assert job.keys[4] == store.raw_key("x")
+    assert json.loads(job.args[5])["id"] == "x"
+    assert job.args[4] == UNIQUE_TTL * 1000
+
+
+def test_a_deferred_job_is_scored_at_its_time_and_lives_longer(config):
+    store = ResultStore(LocMemCache("prepare-test", {}), 60)
+    later = tasks.add.using(run_after=timedelta(hours=1))
+    job = prepare(later, [1, 2], {}, alias="default", config=config, store=store)
+    score, due_ms = due(later.run_after, job.result.enqueued_at)
+    assert float(job.args[2]) == pytest.approx(score, abs=0.001)
+    assert job.args[3] == pytest.approx(3600_000 + config.expires * 1000, abs=2)
+    assert due_ms == int(score)
+
+
+def test_refusals_come_before_anything_is_written(config):
+    store = ResultStore(LocMemCache("prepare-test", {}), 60)
+    with pytest.raises(SerializationError, match=r"args\[0\]"):
+        prepare(tasks.add, [object()], {}, alias="default", config=config, store=store)
+    with pytest.raises(PayloadTooLarge, match="MAX_PAYLOAD"):
+        prepare(
+            tasks.add, ["x" * 3000], {}, alias="default", config=config, store=store
+        )
