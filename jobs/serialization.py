@@ -42,9 +42,12 @@ def check_json(value: Any, where: str) -> None:
                 )
             check_json(item, f"{where}[{key!r}]")
         return
+    # "Unsupported type" is Django's wording (django.utils.json.normalize_json),
+    # which its tests and users' code may look for.
     raise SerializationError(
-        f"{where} is a {type(value).__module__}.{type(value).__qualname__}, "
-        "which is not JSON-serializable. Pass JSON types (str, int, float, bool, "
+        f"Unsupported type: {where} is a {type(value).__module__}."
+        f"{type(value).__qualname__}, which is not JSON-serializable. "
+        "Pass JSON types (str, int, float, bool, "
         "None, list, dict), e.g. an ISO string for a datetime or a primary key "
         "for a model instance."
     )

@@ -178,6 +178,29 @@ def poison(key: str) -> None:
 
 
 @task
+def exits(message: str = "exit") -> None:
+    raise SystemExit(message)
+
+
+@task
+async def aexits(code: int = 3) -> None:
+    raise SystemExit(code)
+
+
+@task
+def interrupts() -> None:
+    raise KeyboardInterrupt("raised by the task")
+
+
+@task
+async def cancels_itself() -> None:
+    """Raise a CancelledError of its own: nobody cancelled this job."""
+    future = asyncio.get_running_loop().create_future()
+    future.cancel()
+    await future
+
+
+@task
 def sized(blob: str) -> int:
     return len(blob)
 

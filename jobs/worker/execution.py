@@ -1,8 +1,11 @@
 """Run one claimed job: READY -> RUNNING -> SUCCESSFUL / FAILED (or READY to retry).
 
-Task failures are results, not crashes: `Exception` is recorded as a TaskError
-with its traceback. `BaseException`s such as CancelledError propagate, so the
-worker's shutdown and abort handling see them.
+Task failures are results, not crashes: whatever the task raises is recorded as
+a TaskError with its traceback, `SystemExit` included (Django's ImmediateBackend
+records any BaseException), and the worker goes on. Two things propagate instead:
+the CancelledError of the worker's shutdown (the job is handed back), and a
+KeyboardInterrupt in a worker that leaves SIGINT to Python (`drain()`), where it
+may be the user's Ctrl-C, as Django's ImmediateBackend lets it through.
 """
 
 from __future__ import annotations
@@ -83,6 +86,7 @@ class Outcome:
     record: Record
     retry_at_ms: int | None = None  # set: run again then; None: finished
     result: JobResult | None = None
+    error: BaseException | None = None  # what the attempt failed with
 
 
 async def _no_write(record: Record) -> None:
@@ -100,6 +104,9 @@ class Runtime:
     mark_running: Callable[[Record], Awaitable[None]] = field(default=_no_write)
     cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
     batcher: CommandBatcher | None = None  # the worker's ordered writes
+    # A worker handling SIGINT itself never sees the user's Ctrl-C as a
+    # KeyboardInterrupt: one raised in a job is the task's, and its failure.
+    records_interrupts: bool = True
 
 
 def _ms_to_dt(ms: int | None) -> datetime | None:
@@ -198,7 +205,7 @@ def _retry_delay(task: JobsTask, attempt: int, exc: BaseException) -> float:
     return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads a retry storm
 
 
-def _will_retry(rt: Runtime, task: JobsTask, attempt: int, exc: Exception) -> bool:
+def _will_retry(rt: Runtime, task: JobsTask, attempt: int, exc: BaseException) -> bool:
     if attempt >= _max_attempts(rt, task):
         return False
     return isinstance(exc, Retry) or isinstance(exc, task.retry_on)
@@ -212,9 +219,14 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
     await rt.mark_running(running)
     task_started.send(type(rt.backend), task_result=result)
     try:
-        value = await call_task(rt, result, running)
-        serialization.check_json(value, "the return value")
-    except Exception as exc:
+        value = returnable(await call_task(rt, result, running))
+    except BaseException as exc:
+        if _cancelled_by_backend(rt, result.id, exc):
+            error = JobCancelled("The job was cancelled while it ran.")
+            result.errors.append(capture(error))
+            return ended(result, running, TaskResultStatus.FAILED, error=error)
+        if _stops_the_worker(rt, exc):
+            raise
         logger.warning(
             "job %s %s attempt %d failed: %r",
             result.id,
@@ -225,23 +237,48 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
         result.errors.append(capture(exc))
         if _will_retry(rt, task, claimed.attempt, exc):
             delay = _retry_delay(task, claimed.attempt, exc)
-            return ended(result, running, TaskResultStatus.READY, retry_in=delay)
-        return ended(result, running, TaskResultStatus.FAILED)
-    except asyncio.CancelledError:
-        if result.id not in rt.cancelling:
-            raise  # shutdown: the worker hands the job back
-        rt.cancelling.discard(result.id)
-        current = asyncio.current_task()
-        if current is not None:
-            current.uncancel()
-        result.errors.append(
-            capture(JobCancelled("The job was cancelled while it ran."))
-        )
-        return ended(result, running, TaskResultStatus.FAILED)
-    if not isinstance(value, PLAIN):  # tuples become lists, as a reader sees them
-        value = serialization.loads(serialization.dumps(value))
+            return ended(
+                result, running, TaskResultStatus.READY, retry_in=delay, error=exc
+            )
+        return ended(result, running, TaskResultStatus.FAILED, error=exc)
     object.__setattr__(result, "_return_value", value)
     return ended(result, running, TaskResultStatus.SUCCESSFUL, return_value=value)
+
+
+def returnable(value: Any) -> Any:
+    """The return value as a reader will see it (tuples become lists).
+
+    Raise TypeError, as Django records for a value it cannot store, when it is
+    not JSON.
+    """
+    try:
+        serialization.check_json(value, "the return value")
+    except SerializationError as e:
+        raise TypeError(*e.args) from None
+    if not isinstance(value, PLAIN):
+        value = serialization.loads(serialization.dumps(value))
+    return value
+
+
+def _cancelled_by_backend(rt: Runtime, job_id: str, exc: BaseException) -> bool:
+    """Whether `exc` is backend.cancel() stopping the job (then forget the cancel)."""
+    if not isinstance(exc, asyncio.CancelledError) or job_id not in rt.cancelling:
+        return False
+    rt.cancelling.discard(job_id)
+    current = asyncio.current_task()
+    if current is not None:
+        current.uncancel()
+    return True
+
+
+def _stops_the_worker(rt: Runtime, exc: BaseException) -> bool:
+    """Whether `exc` is the worker stopping rather than the task failing."""
+    if isinstance(exc, asyncio.CancelledError):
+        # Shutdown cancels the job's asyncio task; a CancelledError the task
+        # raised of its own (from a future cancelled elsewhere) is its failure.
+        current = asyncio.current_task()
+        return current is not None and current.cancelling() > 0
+    return isinstance(exc, KeyboardInterrupt) and not rt.records_interrupts
 
 
 async def start(rt: Runtime, claimed: Claimed) -> JobResult:
@@ -276,6 +313,7 @@ def ended(
     *,
     retry_in: float | None = None,
     return_value: Any = NO_VALUE,
+    error: BaseException | None = None,
 ) -> Outcome:
     """The outcome of a run that ended with `status` (READY: to be retried)."""
     finished_at = None if status == TaskResultStatus.READY else timezone.now()
@@ -293,7 +331,7 @@ def ended(
     if len(result.errors) != len(running["errors"]):
         record["errors"] = [entry_of(e) for e in result.errors]
     retry_at = None if retry_in is None else now_ms() + int(retry_in * 1000)
-    return Outcome(record, retry_at_ms=retry_at, result=result)
+    return Outcome(record, retry_at_ms=retry_at, result=result, error=error)
 
 
 def failed_record(

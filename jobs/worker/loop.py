@@ -139,6 +139,7 @@ class JobsWorker(Worker):
             backend=backend,
             worker_id=self.worker_id,
             executor=self.executor,
+            records_interrupts=handle_signals,
         )
         self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
         self.slot_freed = asyncio.Event()
@@ -351,7 +352,9 @@ class JobsWorker(Worker):
         current_job.set((claimed.id, claimed.task_path))
         try:
             outcome = await self.recorder.outcome_of(claimed)
-        except asyncio.CancelledError:
+        except (asyncio.CancelledError, KeyboardInterrupt) as stopping:
+            if isinstance(stopping, KeyboardInterrupt):  # Ctrl-C: see execute()
+                self.stop()  # or the job handed back would be claimed again
             await asyncio.shield(self.recorder.hand_back(claimed))
             raise
         await asyncio.shield(self.recorder.persist(claimed, outcome))

@@ -30,6 +30,7 @@ from jobs.worker.execution import (
 from jobs.worker.running import RunningWriter
 
 if TYPE_CHECKING:
+    from jobs.task import JobResult
     from jobs.worker.loop import JobsWorker
 
 logger = logging.getLogger("jobs.worker")
@@ -42,6 +43,24 @@ def run_seconds(outcome: Outcome) -> float | None:
         return None
     end = result.finished_at or datetime.now(UTC)
     return max((end - result.last_attempted_at).total_seconds(), 0.0)
+
+
+def send_finished(sender: type, result: JobResult, error: BaseException | None) -> None:
+    """Send task_finished for `result`, which failed with `error` if given.
+
+    As Django does, a failure's signal is sent while its exception is being
+    handled: receivers read it from sys.exc_info(), Django's own log included
+    (the failure is logged with its traceback).
+    """
+    if error is None:
+        task_finished.send(sender, task_result=result)
+        return
+    traceback = error.__traceback__
+    try:
+        raise error
+    except BaseException:
+        error.__traceback__ = traceback  # the task's frames, without this one
+        task_finished.send(sender, task_result=result)
 
 
 class Recorder:
@@ -99,7 +118,7 @@ class Recorder:
         else:
             self.worker.jobs_failed += 1
         if outcome.result is not None:
-            task_finished.send(type(self.worker.backend), task_result=outcome.result)
+            send_finished(type(self.worker.backend), outcome.result, outcome.error)
 
     async def write_outcome(self, claimed: Claimed, outcome: Outcome) -> None:
         store = self.worker.backend.results

@@ -102,3 +102,25 @@ def test_compose_stops_the_worker_gracefully():
     redis_command = compose["services"]["redis"]["command"]
     assert "noeviction" in redis_command
     assert redis_command[redis_command.index("--appendfsync") + 1] == "everysec"
+
+
+def test_system_exit_and_keyboard_interrupt_from_tasks_are_failures(worker_process):
+    # The worker handles SIGINT itself, so a KeyboardInterrupt in a job is the
+    # task's own: recorded like SystemExit, and the worker goes on.
+    worker = worker_process()
+    exits = tasks.exits.enqueue("bye")
+    interrupts = tasks.interrupts.enqueue()
+    for result, cls in ((exits, SystemExit), (interrupts, KeyboardInterrupt)):
+        wait_until(lambda r=result: _finished(r.id), what=f"{cls.__name__} recorded")
+        result.refresh()
+        assert result.status == "FAILED"
+        assert result.errors[-1].exception_class is cls
+    assert tasks.add.enqueue(2, 2).get(timeout=20) == 4
+    assert worker.proc.poll() is None
+    # Django's task_finished log, with the exception and its traceback.
+    output = worker.output()
+    assert f"Task id={exits.id} path=tests.tasks.exits state=FAILED" in output
+    assert "raise SystemExit(message)\nSystemExit: bye" in output
+    assert "KeyboardInterrupt: raised by the task" in output
+    worker.signal(signal.SIGINT)  # a real Ctrl-C still stops it
+    assert worker.wait(10) == 0

@@ -92,14 +92,6 @@ async def test_sync_timeout_fails_the_job():
     assert result.errors[-1].exception_class_path == "builtins.TimeoutError"
 
 
-async def test_non_json_return_value_fails_clearly():
-    result = await tasks.returns_set.aenqueue()
-    await adrain()
-    await result.arefresh()
-    assert result.status == TaskResultStatus.FAILED
-    assert "the return value is a builtins.set" in result.errors[-1].message
-
-
 async def test_context_is_passed_when_asked():
     result = await tasks.with_context.aenqueue(7)
     await adrain()
