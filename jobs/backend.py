@@ -18,6 +18,9 @@ Notes:
         default a Redis cache on REDIS_URL with a JSON serializer).
     supports_priority: no. Use queues instead: `jobs_worker --queues high,default`
         always takes due jobs from `high` before `default`.
+    QUEUES: the queue names jobs may use, in the order a worker takes them
+        (default `["default"]`). `[]` accepts any name, as Django's backends
+        do; a worker then runs the queues given with `--queues`, else `default`.
 
 `aenqueue()` and `aget_result()` are native asyncio (ASGI views should use them);
 `enqueue()` and `get_result()` use a thread-safe sync client, no event loop.
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from django.core import checks
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.tasks import DEFAULT_TASK_QUEUE_NAME
 from django.tasks.backends.base import BaseTaskBackend
 from django.tasks.exceptions import (
     InvalidTask,
@@ -88,8 +92,10 @@ class JobsBackend(BaseTaskBackend):
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
-        # Django keeps QUEUES as a set; workers take them in the declared order.
-        self.queue_order = list(dict.fromkeys(params.get("QUEUES", ["default"])))
+        # Django keeps QUEUES as a set, empty for "any queue name"; workers take
+        # them in the declared order, and `default` when none is declared.
+        declared = params.get("QUEUES", [DEFAULT_TASK_QUEUE_NAME])
+        self.queue_order = list(dict.fromkeys(declared)) or [DEFAULT_TASK_QUEUE_NAME]
         self.config_error: InvalidTaskBackend | None = None
         try:
             self.config = JobsOptions.from_options(self.options)
@@ -97,6 +103,10 @@ class JobsBackend(BaseTaskBackend):
             # Reported by check() and raised on use, so `manage.py check` can run.
             self.config_error = e
             self.config = JobsOptions()
+
+    def accepts_queue(self, name: str) -> bool:
+        """Whether jobs may be queued on `name` (any name when QUEUES is [])."""
+        return not self.queues or name in self.queues
 
     @cached_property
     def results(self) -> results.ResultStore:

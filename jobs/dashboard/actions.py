@@ -84,7 +84,7 @@ def retry(backend: JobsBackend, job_id: str) -> ActionResult:
     try:
         task = registry.get(record["task"])
         queue = record.get("queue")
-        if queue and queue != task.queue_name and queue in backend.queues:
+        if queue and queue != task.queue_name and backend.accepts_queue(queue):
             task = task.using(queue_name=queue)
         meta: dict[str, Any] = {**(record.get("meta") or {}), "retry_of": job_id}
         result = backend.enqueue(task, record["args"], record["kwargs"], meta=meta)

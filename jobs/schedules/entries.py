@@ -150,11 +150,11 @@ def resolve_task(path: str, queue_name: str = "") -> JobsTask:
     """Return the registered task at `path`, on `queue_name` if given."""
     task = registry.get(path)
     if queue_name and queue_name != task.queue_name:
-        queues = task.get_backend().queues
-        if queue_name not in queues:
+        backend = task.get_backend()
+        if not backend.accepts_queue(queue_name):
             raise ScheduleError(
                 f"Queue {queue_name!r} is not one of TASKS[{task.backend!r}]"
-                f"['QUEUES'] ({', '.join(sorted(queues))})."
+                f"['QUEUES'] ({', '.join(sorted(backend.queues))})."
             )
         task = task.using(queue_name=queue_name)
     return task

@@ -73,8 +73,10 @@ def checked_queues(backend: JobsBackend, queues: list[str] | None) -> list[str]:
     """The queues to consume, in order; WorkerError for a bad backend or name."""
     if backend.config_error is not None:
         raise WorkerError(str(backend.config_error))
-    chosen = list(queues or backend.queue_order)
-    unknown = set(chosen) - backend.queues
+    chosen = list(dict.fromkeys(queues or backend.queue_order))
+    if "" in chosen:
+        raise WorkerError("A queue name is empty.")
+    unknown = [name for name in chosen if not backend.accepts_queue(name)]
     if unknown:
         raise WorkerError(
             f"Queues {sorted(unknown)} are not in the backend's QUEUES "

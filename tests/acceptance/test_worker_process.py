@@ -5,7 +5,9 @@ from __future__ import annotations
 import signal
 
 import pytest
+from django.conf import settings
 from django.tasks import default_task_backend
+from django.test import override_settings
 
 from jobs.serialization import JobPayload
 from tests import tasks
@@ -124,3 +126,17 @@ def test_system_exit_and_keyboard_interrupt_from_tasks_are_failures(worker_proce
     assert "KeyboardInterrupt: raised by the task" in output
     worker.signal(signal.SIGINT)  # a real Ctrl-C still stops it
     assert worker.wait(10) == 0
+
+
+def test_with_empty_queues_a_worker_runs_the_queues_it_is_told(worker_process):
+    any_queue = {alias: dict(b) for alias, b in settings.TASKS.items()}
+    any_queue["default"]["QUEUES"] = []
+    with override_settings(TASKS=any_queue):
+        made_up = tasks.add.using(queue_name="made-up").enqueue(1, 2)
+        default = tasks.add.enqueue(3, 4)
+        told = worker_process("-Q", "made-up", JOBS_TEST_QUEUES="[]")
+        assert made_up.get(timeout=20) == 3
+        untold = worker_process(JOBS_TEST_QUEUES="[]")
+        assert default.get(timeout=20) == 7
+    assert "consuming made-up from" in told.output()
+    assert "consuming default from" in untold.output()

@@ -42,11 +42,6 @@ KEYBOARD_INTERRUPT = (
 )
 
 # The defects, each with where it lives.
-QUEUES_EMPTY = (
-    "QUEUES: [] (Django: any queue name) leaves JobsBackend.queue_order empty "
-    "and JobsWorker refuses every queue (WorkerError: Queues ['default'] are not "
-    "in the backend's QUEUES [])"
-)
 PRIORITY = (
     "priority is not supported yet (JobsBackend.supports_priority = False), so "
     "using(priority=...) raises InvalidTask"
@@ -92,26 +87,6 @@ DEFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "TaskTestCase.test_using_priority": (BOTH, (PRIORITY,)),
     "TaskTestCase.test_chained_using": (BOTH, (PRIORITY,)),
     "TaskTestCase.test_invalid_priority": (BOTH, (PRIORITY,)),
-    "TaskTestCase.test_task_error_invalid_exception": (DRAIN, (QUEUES_EMPTY,)),
-    "TaskTestCase.test_task_error_unknown_module": (DRAIN, (QUEUES_EMPTY,)),
-    # test_immediate_backend: its class sets QUEUES: [], so in the drain mode
-    # each test that runs a job first meets QUEUES_EMPTY.
-    "ImmediateBackendTestCase.test_enqueue_task": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_enqueue_task_async": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_catches_exception": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_throws_keyboard_interrupt": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_complex_exception": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_complex_return_value": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_result": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_result_async": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_enqueue_logs": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_failed_logs": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_successful_task_no_none_in_logs": (
-        DRAIN,
-        (QUEUES_EMPTY,),
-    ),
-    "ImmediateBackendTestCase.test_takes_context": (DRAIN, (QUEUES_EMPTY,)),
-    "ImmediateBackendTestCase.test_context": (DRAIN, (QUEUES_EMPTY,)),
     "ImmediateBackendTransactionTestCase.test_doesnt_wait_until_transaction_commit_by_default": (
         BOTH,
         (AVAILABLE_APPS,),

@@ -6,9 +6,11 @@ import logging
 import pickle
 
 import pytest
+from django.conf import settings
 from django.tasks import default_task_backend
 from django.tasks.base import TaskResultStatus
 from django.tasks.signals import task_finished, task_started
+from django.test import override_settings
 
 from jobs.serialization import JobPayload, dumps
 from jobs.testing import adrain
@@ -229,3 +231,16 @@ async def test_expired_job_is_recorded_as_failed(r):
     assert (
         "expired" in default_task_backend.results.get("gone")["errors"][-1]["message"]
     )
+
+
+async def test_with_empty_queues_workers_run_the_queues_they_are_told(r):
+    tasks_setting = {alias: dict(b) for alias, b in settings.TASKS.items()}
+    tasks_setting["default"]["QUEUES"] = []  # Django's "any queue name"
+    with override_settings(TASKS=tasks_setting):
+        anywhere = await tasks.add.using(queue_name="made-up").aenqueue(1, 2)
+        default = await tasks.add.aenqueue(3, 4)
+        assert await adrain() == {"complete": 1, "failed": 0, "retried": 0}
+        assert await default.aget(timeout=1) == 7
+        assert r.zcard("arq:queue:made-up") == 1  # no worker was told of it
+        await adrain(queues=["made-up"])
+        assert await anywhere.aget(timeout=1) == 3

@@ -73,7 +73,8 @@ class Command(BaseCommand):
             "-Q",
             "--queues",
             help="Comma-separated queue names, highest priority first "
-            "(default: all of the backend's QUEUES, in their order).",
+            "(default: all of the backend's QUEUES, in their order; `default` "
+            "when QUEUES is [], which accepts any name here).",
         )
         parser.add_argument(
             "-c",
