@@ -32,6 +32,7 @@ import re
 from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
+from weakref import WeakSet
 
 from django.core import checks
 from django.core.signals import setting_changed
@@ -65,14 +66,17 @@ if TYPE_CHECKING:
     from django.tasks.base import Task
 
 RESULT_ID = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
-VALIDATED_MAX = 1024  # tasks remembered as valid (module-level ones, normally)
-_validated: dict[tuple[str, int], Task[Any, Any]] = {}
+VALIDATED_MAX = 1024  # tasks a backend remembers as valid (module-level ones)
+_backends: WeakSet[JobsBackend] = WeakSet()
 
 
 @receiver(setting_changed)
 def _forget_validated(*, setting: str, **kwargs: Any) -> None:
+    # What validation reads besides the backend and the task: IMPORTS (TASKS),
+    # the installed apps and the app registry (available_apps sends this too).
     if setting in ("TASKS", "INSTALLED_APPS"):
-        _validated.clear()
+        for backend in list(_backends):
+            backend.validated.clear()
 
 
 class Cancel(IntEnum):
@@ -97,6 +101,9 @@ class JobsBackend(BaseTaskBackend):
         declared = params.get("QUEUES", [DEFAULT_TASK_QUEUE_NAME])
         self.queue_order = list(dict.fromkeys(declared)) or [DEFAULT_TASK_QUEUE_NAME]
         self.config_error: InvalidTaskBackend | None = None
+        # Tasks that passed validate_task(), by id and the flags they passed.
+        self.validated: dict[tuple[int, bool, bool, bool], Task[Any, Any]] = {}
+        _backends.add(self)
         try:
             self.config = JobsOptions.from_options(self.options)
         except InvalidTaskBackend as e:
@@ -187,15 +194,22 @@ class JobsBackend(BaseTaskBackend):
 
     def validate_task(self, task: Task[Any, Any]) -> None:
         # Validating is a third of an enqueue's CPU, and the same module-level
-        # task is enqueued again and again: remember the ones that passed.
-        key = (self.alias, id(task))
-        if task.run_after is None and _validated.get(key) is task:
+        # task is enqueued again and again: remember the ones that passed, with
+        # the flags they were checked against (tests patch them on a backend).
+        # A task with run_after is a new copy at each enqueue: not remembered.
+        key = (
+            id(task),
+            self.supports_async_task,
+            self.supports_priority,
+            self.supports_defer,
+        )
+        if task.run_after is None and self.validated.get(key) is task:
             return
         self._validate(task)
         if task.run_after is None:
-            if len(_validated) >= VALIDATED_MAX:
-                _validated.clear()
-            _validated[key] = task
+            if len(self.validated) >= VALIDATED_MAX:
+                self.validated.clear()
+            self.validated[key] = task  # kept alive, so its id is not reused
 
     def _validate(self, task: Task[Any, Any]) -> None:
         super().validate_task(task)

@@ -8,9 +8,10 @@ path and is looked up here: nothing is ever imported because Redis said so.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import TYPE_CHECKING
 
-from django.apps import apps
+from django.apps import AppConfig, apps
 from django.utils.module_loading import autodiscover_modules
 
 from jobs.exceptions import TaskNotRegistered
@@ -47,10 +48,33 @@ def extra_modules() -> list[str]:
 
 
 def discoverable(module: str) -> bool:
-    """Whether a worker imports `module` when it autodiscovers tasks."""
-    roots = [f"{config.name}.tasks" for config in apps.get_app_configs()]
-    roots += extra_modules()
+    """Whether a worker imports `module` when it autodiscovers tasks.
+
+    Workers load every app of settings.INSTALLED_APPS. This process's app
+    registry may hold fewer (a TransactionTestCase with `available_apps`
+    narrows it), so an app counts if either has it.
+    """
+    names = [config.name for config in apps.get_app_configs()]
+    if _under(module, names, extra_modules()):
+        return True
+    return _under(module, [app_name(entry) for entry in installed_apps()], [])
+
+
+def _under(module: str, app_names: list[str], modules: list[str]) -> bool:
+    roots = [f"{name}.tasks" for name in app_names] + modules
     return any(module == root or module.startswith(root + ".") for root in roots)
+
+
+def installed_apps() -> list[str]:
+    from django.conf import settings
+
+    return list(settings.INSTALLED_APPS)
+
+
+@cache
+def app_name(entry: str) -> str:
+    """The app name of an INSTALLED_APPS entry (a module or an AppConfig path)."""
+    return AppConfig.create(entry).name
 
 
 def get(path: str) -> JobsTask:

@@ -46,11 +46,6 @@ PRIORITY = (
     "priority is not supported yet (JobsBackend.supports_priority = False), so "
     "using(priority=...) raises InvalidTask"
 )
-AVAILABLE_APPS = (
-    "registry.discoverable() reads the app registry, which TransactionTestCase."
-    "available_apps narrows, not INSTALLED_APPS, whose tasks modules the "
-    "workers import"
-)
 
 NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
     # test_tasks
@@ -87,10 +82,6 @@ DEFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "TaskTestCase.test_using_priority": (BOTH, (PRIORITY,)),
     "TaskTestCase.test_chained_using": (BOTH, (PRIORITY,)),
     "TaskTestCase.test_invalid_priority": (BOTH, (PRIORITY,)),
-    "ImmediateBackendTransactionTestCase.test_doesnt_wait_until_transaction_commit_by_default": (
-        BOTH,
-        (AVAILABLE_APPS,),
-    ),
 }
 
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-from django.conf import settings
-from django.test import override_settings
+from unittest import mock
 
-from jobs import ScheduleError
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.tasks import task_backends
+from django.tasks.exceptions import InvalidTask
+from django.test import override_settings
+from django.utils import timezone
+
+from jobs import ScheduleError, registry
 from jobs.backend import JobsBackend
 from jobs.exceptions import WorkerError
 from jobs.schedules.entries import resolve_task
@@ -57,3 +63,47 @@ def test_schedules_take_any_queue_when_queues_is_empty():
     with _default_with(QUEUES=[]):
         on_queue = resolve_task(tasks.add.module_path, "elsewhere")
     assert on_queue.queue_name == "elsewhere"
+
+
+# Validation is remembered per backend, with the flags it was checked against.
+
+
+def test_a_flag_changed_after_validation_is_checked_again():
+    backend = task_backends["default"]
+    backend.validate_task(tasks.aadd)  # remembered as valid
+    with mock.patch.multiple(backend, supports_async_task=False):
+        with pytest.raises(InvalidTask, match="does not support async Tasks"):
+            backend.validate_task(tasks.aadd)
+    with mock.patch.multiple(JobsBackend, supports_defer=False):
+        backend.validate_task(tasks.aadd)  # run_after None: defer is irrelevant
+        with pytest.raises(InvalidTask, match="does not support run_after"):
+            backend.validate_task(tasks.aadd.using(run_after=timezone.now()))
+    backend.validate_task(tasks.aadd)
+
+
+def test_what_passed_is_remembered_until_the_apps_change():
+    backend = task_backends["default"]
+    backend.validate_task(tasks.add)
+    assert tasks.add in backend.validated.values()
+    with override_settings(INSTALLED_APPS=settings.INSTALLED_APPS):
+        assert tasks.add not in backend.validated.values()
+
+
+# Workers import every INSTALLED_APPS app's tasks, whatever the registry holds.
+
+
+def test_tasks_of_installed_apps_stay_discoverable_when_available_apps_narrow():
+    entries = [
+        "jobs.apps.JobsConfig" if entry == "jobs" else entry
+        for entry in settings.INSTALLED_APPS
+    ]
+    with override_settings(INSTALLED_APPS=entries):
+        apps.set_available_apps([])  # what TransactionTestCase.available_apps does
+        try:
+            assert registry.discoverable("webproject.tasks")
+            assert registry.discoverable("jobs.tasks.reports")  # an AppConfig path
+            assert registry.discoverable("tests.tasks")  # OPTIONS["IMPORTS"]
+            assert not registry.discoverable("webproject.views")
+            assert not registry.discoverable("elsewhere.tasks")
+        finally:
+            apps.unset_available_apps()
