@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import connections, models, transaction
 from django.db.models import F, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -54,11 +54,11 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
 
     def active(self, at: datetime | None = None) -> ScheduleQuerySet:
         """Enabled and not expired at `at` (default: now)."""
-        at = to_db(at or dj_timezone.now())
+        at = to_db(at or dj_timezone.now(), self.db)
         return self.enabled().filter(Q(expires__isnull=True) | Q(expires__gt=at))
 
     def expired(self, at: datetime | None = None) -> ScheduleQuerySet:
-        return self.filter(expires__lte=to_db(at or dj_timezone.now()))
+        return self.filter(expires__lte=to_db(at or dj_timezone.now(), self.db))
 
     def crons(self) -> ScheduleQuerySet:
         return self.exclude(cron="")
@@ -85,7 +85,7 @@ class ScheduleQuerySet(models.QuerySet["Schedule"]):
         # update() sends no signals: tell the workers which rows changed.
         pks = list(self.exclude(enabled=enabled).values_list("pk", flat=True))
         count = self.model.objects.filter(pk__in=pks).update(
-            enabled=enabled, updated_at=to_db(dj_timezone.now())
+            enabled=enabled, updated_at=to_db(dj_timezone.now(), self.db)
         )
         announce(pks, self.db)
         return count
@@ -226,11 +226,16 @@ class Schedule(models.Model):
         return job.result
 
 
-def to_db(value: datetime) -> datetime:
-    """A datetime as this database stores it: aware, or naive TIME_ZONE time if
-    USE_TZ is off (naive values are taken to be TIME_ZONE time already)."""
+def to_db(value: datetime, using: str = "default") -> datetime:
+    """A datetime as the database `using` takes it: aware, or naive TIME_ZONE
+    time if USE_TZ is off (naive values are taken to be TIME_ZONE time already).
+
+    A database with a time zone type (PostgreSQL) gets the instant even with
+    USE_TZ off: naive wall time in the hour that repeats when clocks go back
+    names two instants, and PostgreSQL would take the later one.
+    """
     aware = as_aware(value, default_timezone())
-    if settings.USE_TZ:
+    if settings.USE_TZ or connections[using].features.supports_timezones:
         return aware
     zone = parse_zone(default_timezone())
     return aware.astimezone(zone).replace(tzinfo=None)

@@ -134,8 +134,11 @@ class StateWriter:
 
 
 def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
+    # Rows are locked in primary-key order: two workers flushing overlapping
+    # batches then queue behind each other instead of deadlocking (PostgreSQL
+    # aborts one of two transactions that lock the same rows in opposite orders).
     with transaction.atomic():
-        for pk, (tick, job_id, count, disable) in batch.items():
+        for pk, (tick, job_id, count, disable) in sorted(batch.items()):
             changes: dict[str, Any] = {
                 "last_run_at": to_db(tick),
                 "last_result_id": job_id,

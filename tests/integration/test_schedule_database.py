@@ -34,16 +34,8 @@ TICKS = {
     "repeated-second": datetime(2026, 11, 1, 6, 30, tzinfo=UTC),  # 01:30 EST
 }
 ON_POSTGRESQL = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-# With USE_TZ off, Django stores wall time; in the hour that repeats, which of
-# the two instants a wall time means is lost one way or another.
-FIRST_PASS_STORED_LATE = pytest.mark.xfail(
-    ON_POSTGRESQL,
-    strict=True,
-    reason="product defect: jobs.schedules.models.to_db() sends PostgreSQL "
-    "naive wall time, which it reads as standard time: the repeated hour's "
-    "first 01:30 is stored an hour late (a worker reloading the row takes runs "
-    "up to an hour later as done)",
-)
+# With USE_TZ off, SQLite stores wall time; in the hour that repeats, which of
+# the two instants a wall time means is lost (PostgreSQL keeps the instant).
 SECOND_PASS_READ_EARLY = pytest.mark.xfail(
     not ON_POSTGRESQL,
     strict=True,
@@ -91,12 +83,7 @@ def since_of(pk: int) -> datetime | None:
 
 @pytest.mark.parametrize(
     ("use_tz", "name"),
-    cases(
-        {
-            "repeated-first": FIRST_PASS_STORED_LATE,
-            "repeated-second": SECOND_PASS_READ_EARLY,
-        }
-    ),
+    cases({"repeated-second": SECOND_PASS_READ_EARLY}),
 )
 def test_a_last_run_a_worker_wrote_reads_back_as_the_same_instant(row, use_tz, name):
     tick = TICKS[name]
@@ -119,9 +106,7 @@ def test_a_last_run_a_worker_wrote_reads_back_as_the_same_instant(row, use_tz, n
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="SQLite has no time zone type")
-@pytest.mark.parametrize(
-    ("use_tz", "name"), cases({"repeated-first": FIRST_PASS_STORED_LATE})
-)
+@pytest.mark.parametrize(("use_tz", "name"), cases({}))
 def test_postgresql_holds_the_instant_a_worker_wrote(row, use_tz, name):
     """Other clients (SQL, reports) see the run's true instant in timestamptz."""
     tick = TICKS[name]
@@ -208,14 +193,6 @@ DROP FUNCTION jobs_test_slow();
 """
 
 
-@pytest.mark.xfail(
-    ON_POSTGRESQL,
-    strict=True,
-    reason="product defect: jobs.schedules.sources.write_states() updates a "
-    "batch's rows in the order their runs fired, so two workers' flushes can "
-    "lock the same rows in opposite orders; PostgreSQL then aborts one "
-    "(deadlock detected)",
-)
 def test_two_workers_recording_the_same_schedules_at_once_both_succeed(row):
     first, second = row(), row(name="other")
     tick = TICKS["summer"]
