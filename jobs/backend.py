@@ -58,7 +58,8 @@ from jobs.exceptions import JobCancelled, QueueFull, QueueUnavailable
 from jobs.records import Record
 from jobs.redis import connections, scripts
 from jobs.redis.keys import (
-    QUEUE_KEY_PREFIX,
+    DEFAULT_QUEUE,
+    queue_key,
 )
 from jobs.task import JobResult, JobsTask
 
@@ -304,7 +305,7 @@ class JobsBackend(BaseTaskBackend):
 
     def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
         result_key, encoded = self.results.script_args(cancelled)
-        keys = [QUEUE_KEY_PREFIX + cancelled.get("queue", "default"), result_key]
+        keys = [queue_key(cancelled.get("queue", DEFAULT_QUEUE)), result_key]
         now_ms = int(timezone.now().timestamp() * 1000)
         return keys, [cancelled["id"], now_ms, encoded, self.results.ttl_ms]
 

@@ -20,11 +20,11 @@ from jobs.exceptions import PayloadTooLarge
 from jobs.records import Record
 from jobs.redis.keys import (
     JOB_KEY_PREFIX,
-    QUEUE_KEY_PREFIX,
     UNIQUE_KEY_PREFIX,
     UNIQUE_TTL,
     WAKE_KEY_PREFIX,
     WAKE_TOKENS_MAX,
+    queue_key,
 )
 from jobs.task import JobResult, JobsTask
 
@@ -79,7 +79,7 @@ def prepare(
     queue = task.queue_name
     keys = [
         JOB_KEY_PREFIX + result.id,
-        QUEUE_KEY_PREFIX + queue,
+        queue_key(queue),
         WAKE_KEY_PREFIX + queue,
         UNIQUE_KEY_PREFIX + result.id,
         result_key,

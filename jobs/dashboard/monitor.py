@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from jobs.records import Record
 from jobs.redis import connections
-from jobs.redis.keys import QUEUE_KEY_PREFIX, RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY
+from jobs.redis.keys import RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY, queue_key
 from jobs.redis.scripts import LuaScript, now_ms
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def client_of(backend: JobsBackend) -> redis.Redis:
 def queue_stats(backend: JobsBackend, at_ms: int | None = None) -> list[QueueStats]:
     """Count each of the backend's queues, in its declared order."""
     names = backend.queue_order
-    keys = [QUEUE_KEY_PREFIX + name for name in names]
+    keys = [queue_key(name) for name in names]
     wire = connections.sync_wire(backend.config)
     # Enqueue scores carry a µs fraction: round up, or a job queued this very
     # millisecond would count as deferred.

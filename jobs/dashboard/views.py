@@ -38,7 +38,7 @@ from jobs.conf import jobs_settings
 from jobs.dashboard import actions, monitor
 from jobs.dashboard import schedules as dashboard_schedules
 from jobs.dashboard.exporter import metrics_view
-from jobs.redis.keys import QUEUE_KEY_PREFIX
+from jobs.redis.keys import queue_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -115,7 +115,7 @@ def queued_rows(
     waiting: list[tuple[str, float]] = []
     for queue in stats:
         entries: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
-            QUEUE_KEY_PREFIX + queue.name,
+            queue_key(queue.name),
             0,
             QUEUED_SHOWN + queue.running,
             withscores=True,

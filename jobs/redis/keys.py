@@ -10,6 +10,9 @@ from arq.constants import (
     abort_jobs_ss as ABORT_KEY,
 )
 from arq.constants import (
+    default_queue_name as ARQ_DEFAULT_QUEUE,
+)
+from arq.constants import (
     in_progress_key_prefix as IN_PROGRESS_KEY_PREFIX,
 )
 from arq.constants import (
@@ -20,6 +23,7 @@ from arq.constants import (
 )
 
 QUEUE_KEY_PREFIX = "arq:queue:"  # + queue name: sorted set, score = due time (ms)
+DEFAULT_QUEUE = "default"  # Django's default queue name: arq's own queue key
 WAKE_KEY_PREFIX = "jobs:wake:"  # + queue name: list of wake-up tokens for idle workers
 UNIQUE_KEY_PREFIX = "jobs:unique:"  # + job id: claims a caller-chosen job id
 DONE_CHANNEL_PREFIX = "jobs:done:"  # + job id: pub/sub, published when a job ends
@@ -37,9 +41,19 @@ SCHEDULES_LAST_KEY = "jobs:schedules:last"  # hash: schedule key -> its last job
 WAKE_TOKENS_MAX = 1000  # tokens kept per queue; more would only wake idle workers
 UNIQUE_TTL = 86_400  # seconds a caller-chosen job id stays taken after enqueue
 
+
+def queue_key(name: str) -> str:
+    """The sorted set of queue `name`: arq's `arq:queue` for Django's `default`,
+    so jobs enqueued by arq's `enqueue_job()` and ours share one queue, else
+    `arq:queue:<name>` (what arq's `_queue_name` takes for other queues)."""
+    return ARQ_DEFAULT_QUEUE if name == DEFAULT_QUEUE else QUEUE_KEY_PREFIX + name
+
+
 __all__ = [
     "ABORT_KEY",
+    "ARQ_DEFAULT_QUEUE",
     "CANCEL_CHANNEL",
+    "DEFAULT_QUEUE",
     "DONE_CHANNEL_PREFIX",
     "IN_PROGRESS_KEY_PREFIX",
     "JOB_KEY_PREFIX",
@@ -58,4 +72,5 @@ __all__ = [
     "WAKE_TOKENS_MAX",
     "WORKERS_KEY",
     "WORKER_KEY_PREFIX",
+    "queue_key",
 ]

@@ -32,8 +32,8 @@ from jobs.redis import connections, scripts
 from jobs.redis.batching import CommandBatcher
 from jobs.redis.keys import (
     DONE_CHANNEL_PREFIX,
-    QUEUE_KEY_PREFIX,
     WAKE_KEY_PREFIX,
+    queue_key,
 )
 from jobs.redis.scripts import now_ms
 from jobs.redis.wire import AsyncWire
@@ -122,7 +122,7 @@ class JobsWorker(Worker):
         self.scheduler = scheduler
         self.max_jobs_run = max_jobs_run
         self.max_memory = max_memory
-        self.queue_keys = [QUEUE_KEY_PREFIX + q for q in self.queues]
+        self.queue_keys = [queue_key(q) for q in self.queues]
         self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
         super().__init__(
             functions=startup.arq_functions(),

@@ -23,7 +23,7 @@ from django import db
 
 from jobs.backend import JobsBackend
 from jobs.redis import connections, scripts
-from jobs.redis.keys import QUEUE_KEY_PREFIX, WAKE_KEY_PREFIX
+from jobs.redis.keys import WAKE_KEY_PREFIX, queue_key
 
 logger = logging.getLogger("jobs.worker")
 
@@ -132,7 +132,7 @@ class Supervisor:
 
     def recover(self, pid: int) -> int:
         """Make the jobs the dead child held due now (see scripts.RECOVER)."""
-        keys = [QUEUE_KEY_PREFIX + q for q in self.queues]
+        keys = [queue_key(q) for q in self.queues]
         keys += [WAKE_KEY_PREFIX + q for q in self.queues]
         prefix = f"{socket.gethostname()}:{pid}:"
         try:

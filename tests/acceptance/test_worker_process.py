@@ -43,7 +43,7 @@ def test_unknown_task_fails_clearly_and_the_worker_goes_on(worker_process, r):
         backend="default",
     )
     r.set("arq:job:evil", payload.encode())
-    r.zadd("arq:queue:default", {"evil": 0})
+    r.zadd("arq:queue", {"evil": 0})
     wait_until(lambda: _finished("evil"), what="the planted job to be refused")
     record = default_task_backend.results.get("evil")
     assert record["status"] == "FAILED"

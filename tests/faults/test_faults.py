@@ -94,7 +94,7 @@ def test_sigterm_hands_back_a_job_longer_than_the_grace_period(worker_process, r
     assert exited_in < 10  # the grace period, not the job
     result.refresh()
     assert result.status == "READY"
-    assert r.zscore("arq:queue:default", result.id) <= time.time() * 1000  # due now
+    assert r.zscore("arq:queue", result.id) <= time.time() * 1000  # due now
     assert r.exists(f"arq:in-progress:{result.id}") == 0
     assert "handed back to the queue" in worker.output()
 
@@ -196,7 +196,7 @@ def test_kill_9_of_redis_with_aof_everysec_loses_no_acknowledged_job(own_redis):
         server.stop(signal.SIGKILL)  # no time to fsync
         server.start()
         client = server.client()
-        queued = {m.decode() for m in client.zrange("arq:queue:default", 0, -1)}
+        queued = {m.decode() for m in client.zrange("arq:queue", 0, -1)}
         assert queued == set(acknowledged)
         assert all(client.exists(f"arq:job:{i}") for i in acknowledged)
 
@@ -217,4 +217,4 @@ def test_full_redis_refuses_new_jobs_clearly_and_the_worker_drains(
         for result in queued:
             result.refresh()
             assert result.status == "SUCCESSFUL"
-        assert server.client().zcard("arq:queue:default") == 0
+        assert server.client().zcard("arq:queue") == 0

@@ -45,7 +45,7 @@ async def test_a_queued_job_is_cancelled_at_once_and_never_runs(backend, r):
         )
     await adrain()
     assert tasks.seen == []
-    assert r.zcard("arq:queue:default") == 0
+    assert r.zcard("arq:queue") == 0
     with pytest.raises(JobCancelled):
         await result.aget(timeout=1)
 

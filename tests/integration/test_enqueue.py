@@ -40,7 +40,7 @@ def test_enqueue_writes_json_job_and_ready_result(r):
     job = loads(raw)  # JSON, never a pickle
     assert job["f"] == "tests.tasks.add"
     assert job["a"] == [2, 3]
-    assert r.zscore("arq:queue:default", result.id) is not None
+    assert r.zscore("arq:queue", result.id) is not None
     assert r.llen("jobs:wake:default") == 1
     fetched = default_task_backend.get_result(result.id)
     assert fetched.status == TaskResultStatus.READY
@@ -54,7 +54,7 @@ async def test_aenqueue_and_aget_result_are_native_async(r):
     fetched = await default_task_backend.aget_result(result.id)
     assert fetched.kwargs == {"y": 2}
     assert fetched.status == TaskResultStatus.READY
-    assert r.zcard("arq:queue:default") == 1
+    assert r.zcard("arq:queue") == 1
 
 
 async def test_async_pool_is_per_event_loop():
@@ -95,22 +95,22 @@ def test_payload_over_the_limit_is_refused(r):
         tasks.record.enqueue("x" * (256 * 1024 + 1))
     assert r.dbsize() == 0
     tasks.record.enqueue("x" * 1000)
-    assert r.zcard("arq:queue:default") == 1
+    assert r.zcard("arq:queue") == 1
 
 
 def test_run_after_defers_the_job(r):
     later = timezone.now() + timedelta(hours=1)
     result = tasks.add.using(run_after=later).enqueue(1, 1)
-    score = r.zscore("arq:queue:default", result.id)
+    score = r.zscore("arq:queue", result.id)
     assert score == pytest.approx(later.timestamp() * 1000, abs=1)
     relative = tasks.add.using(run_after=timedelta(minutes=5)).enqueue(1, 1)
-    assert r.zscore("arq:queue:default", relative.id) > time.time() * 1000 + 290_000
+    assert r.zscore("arq:queue", relative.id) > time.time() * 1000 + 290_000
 
 
 def test_queue_name_maps_to_its_own_arq_queue(r):
     tasks.on_reports.enqueue()
     assert r.zcard("arq:queue:reports") == 1
-    assert r.zcard("arq:queue:default") == 0
+    assert r.zcard("arq:queue") == 0
     with pytest.raises(InvalidTask, match="Queue 'nope' is not valid"):
         tasks.add.using(queue_name="nope")
 
@@ -150,7 +150,7 @@ async def test_same_job_id_from_100_concurrent_enqueues_is_queued_once(r):
         )
     )
     assert {res.id for res in results} == {"once-only"}
-    assert r.zcard("arq:queue:default") == 1
+    assert r.zcard("arq:queue") == 1
     assert loads(r.get("arq:job:once-only"))["a"] in ([i, i] for i in range(100))
     # Every caller sees the one job that was queued.
     assert len({tuple(res.args) for res in results}) == 1

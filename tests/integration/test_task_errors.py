@@ -55,7 +55,7 @@ async def test_a_cancelled_error_of_the_tasks_own_is_its_failure(r):
     assert result.errors[-1].exception_class_path == (
         "asyncio.exceptions.CancelledError"
     )
-    assert r.zcard("arq:queue:default") == 0
+    assert r.zcard("arq:queue") == 0
 
 
 def test_keyboard_interrupt_stops_drain_and_hands_the_job_back(r, caplog):
@@ -72,7 +72,7 @@ def test_keyboard_interrupt_stops_drain_and_hands_the_job_back(r, caplog):
     result.refresh()
     assert result.status == TaskResultStatus.READY
     assert result.errors == []
-    assert r.zscore("arq:queue:default", result.id) is not None
+    assert r.zscore("arq:queue", result.id) is not None
     assert r.exists(f"arq:in-progress:{result.id}") == 0
 
 

@@ -18,7 +18,7 @@ def test_rolled_back_transaction_enqueues_nothing(r):
         result = enqueue_on_commit(tasks.add, 1, 2)
         raise RuntimeError("roll back")
     assert r.exists(f"arq:job:{result.id}") == 0
-    assert r.zcard("arq:queue:default") == 0
+    assert r.zcard("arq:queue") == 0
     with transaction.atomic():
         committed = enqueue_on_commit(tasks.add, 3, 4)
         assert r.exists(f"arq:job:{committed.id}") == 0  # not before the commit

@@ -12,6 +12,7 @@ from django.tasks.base import TaskResultStatus
 from django.tasks.signals import task_finished, task_started
 from django.test import override_settings
 
+from jobs.redis.keys import queue_key
 from jobs.serialization import JobPayload, dumps
 from jobs.testing import adrain
 from tests import tasks
@@ -165,7 +166,7 @@ async def test_worker_only_takes_its_queues(r):
 
 def _plant(r, job_id: str, raw: bytes, queue: str = "default") -> None:
     r.set(f"arq:job:{job_id}", raw)
-    r.zadd(f"arq:queue:{queue}", {job_id: 0})
+    r.zadd(queue_key(queue), {job_id: 0})
 
 
 async def test_unregistered_task_is_refused_and_the_worker_goes_on(r, caplog):
@@ -189,7 +190,7 @@ async def test_unregistered_task_is_refused_and_the_worker_goes_on(r, caplog):
     assert "os.system" in caplog.text
     await good.arefresh()
     assert good.return_value == 3
-    assert r.zcard("arq:queue:default") == 0
+    assert r.zcard("arq:queue") == 0
 
 
 @pytest.mark.parametrize(
@@ -225,7 +226,7 @@ async def test_pickled_job_is_never_unpickled(r, tmp_path):
 
 
 async def test_expired_job_is_recorded_as_failed(r):
-    r.zadd("arq:queue:default", {"gone": 0})  # the job key expired
+    r.zadd("arq:queue", {"gone": 0})  # the job key expired
     counts = await adrain()
     assert counts["failed"] == 1
     assert (

@@ -26,7 +26,7 @@ from jobs.worker.execution import (
 )
 from tests import tasks
 
-QUEUE = "arq:queue:default"
+QUEUE = "arq:queue"
 
 
 @pytest.fixture

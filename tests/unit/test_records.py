@@ -101,7 +101,7 @@ def test_prepare_checks_and_serializes_without_redis(config):
     result_id = job.result.id
     assert job.keys == [
         f"arq:job:{result_id}",
-        "arq:queue:default",
+        "arq:queue",
         "jobs:wake:default",
         f"jobs:unique:{result_id}",
         "",  # the record is stored outside the queue's Redis
