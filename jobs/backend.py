@@ -55,9 +55,10 @@ from jobs.checks import check_backend
 from jobs.conf import JobsOptions, redact
 from jobs.enqueue import Prepared
 from jobs.exceptions import JobCancelled, QueueFull, QueueUnavailable
-from jobs.records import Record
+from jobs.records import Record, arq_result
 from jobs.redis import connections, scripts
 from jobs.redis.keys import (
+    ARQ_RESULT_KEY_PREFIX,
     DEFAULT_QUEUE,
     queue_key,
 )
@@ -305,9 +306,14 @@ class JobsBackend(BaseTaskBackend):
 
     def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
         result_key, encoded = self.results.script_args(cancelled)
-        keys = [queue_key(cancelled.get("queue", DEFAULT_QUEUE)), result_key]
+        queue = queue_key(cancelled.get("queue", DEFAULT_QUEUE))
+        keys = [queue, result_key, ""]
         now_ms = int(timezone.now().timestamp() * 1000)
-        return keys, [cancelled["id"], now_ms, encoded, self.results.ttl_ms]
+        args = [cancelled["id"], now_ms, encoded, self.results.ttl_ms, b""]
+        if self.config.arq_results:
+            keys[2] = ARQ_RESULT_KEY_PREFIX + cancelled["id"]
+            args[4] = arq_result(cancelled, len(cancelled["worker_ids"]), queue)
+        return keys, args
 
     # Checks
 

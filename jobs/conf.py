@@ -31,6 +31,7 @@ class OptionsDict(TypedDict, total=False):
     POLL_INTERVAL: float
     IMPORTS: list[str]
     STRICT_REDIS: bool
+    ARQ_RESULTS: bool
 
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")
@@ -57,6 +58,9 @@ class JobsOptions:
     poll_interval: float = 2.0  # POLL_INTERVAL, seconds between safety polls when idle
     imports: tuple[str, ...] = ()  # IMPORTS, task modules beyond apps' tasks.py
     strict_redis: bool = False  # STRICT_REDIS, refuse to start on an evicting Redis
+    # ARQ_RESULTS: also write arq's result record (arq:result:<id>) of each
+    # finished job, so arq's Job(id).status()/result() work for our jobs.
+    arq_results: bool = True
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> JobsOptions:

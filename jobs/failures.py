@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from django.tasks.base import TaskError
 
-from jobs.exceptions import RemoteTraceback, TaskFailed
+from jobs import serialization
+from jobs.exceptions import JobCancelled, RemoteTraceback, TaskFailed
 from jobs.records import ErrorEntry, error_entry
 
 
@@ -33,6 +35,8 @@ def entry_of(error: TaskError) -> ErrorEntry:
     }
 
 
+JOB_CANCELLED = f"{JobCancelled.__module__}.{JobCancelled.__qualname__}"
+
 # Where exceptions recorded by earlier versions live now: results keep the path
 # they were recorded with for up to RESULT_TTL.
 MOVED = {
@@ -55,20 +59,39 @@ def _loaded_exception_class(path: str) -> type[Exception] | None:
     return None
 
 
+def rebuilt(path: str, message: str) -> Exception:
+    """The task's exception (of a class already loaded here), else TaskFailed."""
+    cls = _loaded_exception_class(path)
+    if cls is not None:
+        try:
+            return cls(message)
+        except Exception:
+            pass
+    return TaskFailed(f"{path}: {message}", exception_class_path=path)
+
+
 def raise_remote(error: TaskError) -> NoReturn:
     """Raise the task's exception (or TaskFailed), caused by the worker's traceback."""
     message = getattr(error, "message", "")
     remote = RemoteTraceback(error.traceback)
-    cls = _loaded_exception_class(error.exception_class_path)
-    exc: Exception | None = None
-    if cls is not None:
-        try:
-            exc = cls(message)
-        except Exception:
-            exc = None
-    if exc is None:
-        exc = TaskFailed(
-            f"{error.exception_class_path}: {message}",
-            exception_class_path=error.exception_class_path,
+    raise rebuilt(error.exception_class_path, message) from remote
+
+
+def arq_loads(raw: bytes) -> Any:
+    """A JSON `job_deserializer` for arq's client that re-raises our failures.
+
+    arq's `Job.result()` re-raises a failed job's value only when it is an
+    exception, which JSON cannot carry: a failed result (see
+    `records.arq_result`) comes back as the task's exception (of a class loaded
+    here, else TaskFailed), and a cancelled job's as CancelledError, which is
+    what arq's `Job.abort()` waits for. Nothing is ever unpickled.
+    """
+    data = serialization.loads(raw)
+    path = data.get("e") if isinstance(data, dict) and data.get("s") is False else None
+    if isinstance(path, str) and isinstance(data.get("r"), str):
+        message = data["r"].removeprefix(f"{path}: ")
+        cancelled = path == JOB_CANCELLED
+        data["r"] = (
+            asyncio.CancelledError(message) if cancelled else rebuilt(path, message)
         )
-    raise exc from remote
+    return data

@@ -9,6 +9,7 @@ storage code never needs the domain classes.
 from __future__ import annotations
 
 import traceback
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from jobs import serialization
@@ -75,6 +76,38 @@ def failed(record: Record, exc: BaseException, *, at: str) -> Record:
         "finished_at": at,
         "errors": [*record.get("errors", []), error_entry(exc)],
     }
+
+
+def arq_result(record: Record, attempt: int, queue_key: str) -> bytes:
+    """arq's result record of a finished job (arq's field names, JSON), as
+    arq's `Job.result()` / `result_info()` read it with a JSON deserializer.
+
+    A failure's value is "<exception class path>: <message>" (JSON carries no
+    exception), its class path also under "e" for `jobs.arq.deserialize`.
+    """
+    finished = _ms(record["finished_at"]) or 0
+    data: dict[str, Any] = {
+        "t": attempt,
+        "f": record["task"],
+        "a": record["args"],
+        "k": record["kwargs"],
+        "et": _ms(record["enqueued_at"]) or finished,
+        "s": record["status"] == "SUCCESSFUL",
+        "r": record.get("return_value"),
+        "st": _ms(record["last_attempted_at"]) or finished,
+        "ft": finished,
+        "q": queue_key,
+        "id": record["id"],
+    }
+    if not data["s"] and record["errors"]:
+        error = record["errors"][-1]
+        data["e"] = error["exception_class_path"]
+        data["r"] = f"{error['exception_class_path']}: {error['message']}"
+    return serialization.dumps(data)
+
+
+def _ms(iso: str | None) -> int | None:
+    return None if iso is None else int(datetime.fromisoformat(iso).timestamp() * 1000)
 
 
 def encode(record: Record) -> bytes:

@@ -19,6 +19,9 @@ from arq.constants import (
     job_key_prefix as JOB_KEY_PREFIX,
 )
 from arq.constants import (
+    result_key_prefix as ARQ_RESULT_KEY_PREFIX,
+)
+from arq.constants import (
     retry_key_prefix as RETRY_KEY_PREFIX,
 )
 
@@ -52,6 +55,7 @@ def queue_key(name: str) -> str:
 __all__ = [
     "ABORT_KEY",
     "ARQ_DEFAULT_QUEUE",
+    "ARQ_RESULT_KEY_PREFIX",
     "CANCEL_CHANNEL",
     "DEFAULT_QUEUE",
     "DONE_CHANNEL_PREFIX",

@@ -101,9 +101,10 @@ for i = 1, nq do
           redis.call('ZREM', q, id)
           out[#out + 1] = {id, false, 0, i}
         elseif redis.call('ZSCORE', 'arq:abort', id) then
-          redis.call('ZREM', q, id)
-          redis.call('ZREM', 'arq:abort', id)
-          redis.call('DEL', 'arq:job:' .. id, 'arq:retry:' .. id)
+          -- Leased and left queued until FINISH records it, as a job that runs
+          -- is: arq's Job.result() gives up on a job in no queue and no result.
+          redis.call('SET', lease_key, ARGV[4], 'PX', lease)
+          redis.call('ZADD', q, 'XX', now + lease, id)
           out[#out + 1] = {id, payload, -1, i}
         else
           redis.call('SET', lease_key, ARGV[4], 'PX', lease)
@@ -130,8 +131,9 @@ end
 return {out, earliest}
 """)
 
-# KEYS: queue, result
-# ARGV: id, worker id, result record ('' = stored elsewhere), result ttl ms, now ms
+# KEYS: queue, result, arq's result ('' = not written: ARQ_RESULTS off)
+# ARGV: id, worker id, result record ('' = stored elsewhere), result ttl ms, now ms,
+#       arq's result record
 # Frees memory before it writes, so it succeeds on a full Redis. Indexes the job
 # in `jobs:recent` by end time (the heartbeat trims it: TRIM_RECENT).
 # Returns 1 if the lease was still ours, 0 if another worker had taken it over.
@@ -143,6 +145,7 @@ redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', 'arq:abort', id)
 redis.call('DEL', 'arq:job:' .. id, lease_key, 'arq:retry:' .. id)
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[4]) end
 redis.call('ZADD', 'jobs:recent', ARGV[5], id)
 redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
 if owned then return 1 end
@@ -229,8 +232,9 @@ redis.call('PUBLISH', 'jobs:progress:' .. ARGV[1], ARGV[2])
 return 1
 """)
 
-# KEYS: queue, result
-# ARGV: id, now ms, FAILED record ('' = stored elsewhere), result ttl ms
+# KEYS: queue, result, arq's result ('' = not written)
+# ARGV: id, now ms, FAILED record ('' = stored elsewhere), result ttl ms,
+#       arq's result record
 # Returns 1: removed while queued (recorded FAILED); 2: running, its worker is
 # told (arq's abort set plus a message); 0: not queued nor running.
 CANCEL = LuaScript("""#!lua flags=allow-oom
@@ -243,6 +247,7 @@ end
 if redis.call('ZREM', KEYS[1], id) == 0 then return 0 end
 redis.call('DEL', 'arq:job:' .. id, 'arq:retry:' .. id)
 if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
+if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[5], 'PX', ARGV[4]) end
 redis.call('ZADD', 'jobs:recent', ARGV[2], id)
 redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
 return 1

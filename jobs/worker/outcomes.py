@@ -17,8 +17,9 @@ from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
 from jobs.exceptions import JobCancelled, JobNotRunnable
-from jobs.records import Record
+from jobs.records import Record, arq_result
 from jobs.redis import scripts
+from jobs.redis.keys import ARQ_RESULT_KEY_PREFIX
 from jobs.redis.scripts import now_ms
 from jobs.worker.execution import (
     NOT_RUNNABLE,
@@ -130,10 +131,16 @@ class Recorder:
             args = [claimed.id, outcome.retry_at_ms, record, ttl_ms, ""]
             await self.worker.batcher.script(scripts.RETRY, keys, args)
             return
+        arq_key, arq_record = "", b""
+        if self.worker.config.arq_results:
+            arq_key = ARQ_RESULT_KEY_PREFIX + claimed.id
+            arq_record = arq_result(
+                outcome.record, max(claimed.attempt, 1), claimed.queue_key
+            )
         owned = await self.worker.batcher.script(
             scripts.FINISH,
-            [claimed.queue_key, result_key],
-            [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms()],
+            [claimed.queue_key, result_key, arq_key],
+            [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms(), arq_record],
         )
         if not owned:
             logger.warning(

@@ -3,15 +3,23 @@ enqueued by arq run here, and arq's `Job` reads ours. JSON both ways."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
+import arq.jobs
 import pytest
 from arq.connections import ArqRedis, RedisSettings, create_pool
 from arq.jobs import Job, JobStatus
+from django.conf import settings
 from django.tasks import default_task_backend
 from django.tasks.base import TaskResultStatus
+from django.test import override_settings
 
+from jobs.failures import arq_loads
+from jobs.redis import connections, scripts
+from jobs.redis.scripts import now_ms
 from jobs.testing import adrain
 from tests import tasks
 from tests.servers import RedisServer
@@ -99,8 +107,6 @@ async def test_a_pickled_job_from_arq_is_refused_not_unpickled(
 async def test_arq_job_status_of_our_queued_and_deferred_jobs(
     arq_pool: ArqRedis,
 ) -> None:
-    from datetime import timedelta
-
     queued = await tasks.add.aenqueue(1, 1)
     later = await tasks.add.using(run_after=timedelta(hours=1)).aenqueue(1, 1)
     assert await arq_job(arq_pool, queued.id).status() == JobStatus.queued
@@ -113,3 +119,99 @@ async def test_arq_job_status_of_our_queued_and_deferred_jobs(
 
 def arq_job(pool: ArqRedis, job_id: str) -> Job:
     return Job(job_id, pool, _deserializer=json.loads)
+
+
+def ours(pool: ArqRedis, job_id: str) -> Job:
+    """arq's Job with django-jobs' JSON deserializer, which re-raises failures."""
+    return Job(job_id, pool, _deserializer=arq_loads)
+
+
+async def test_arq_job_reads_our_finished_job(arq_pool: ArqRedis) -> None:
+    result = await tasks.add.aenqueue(2, 3)
+    await adrain()
+    job = arq_job(arq_pool, result.id)
+    assert await job.status() == JobStatus.complete
+    assert await job.result(timeout=1) == 5
+    info = await job.result_info()
+    assert info is not None
+    assert (info.success, info.function, info.args, info.job_try) == (
+        True,
+        "tests.tasks.add",
+        [2, 3],
+        1,
+    )
+    assert info.queue_name == "arq:queue"
+    assert info.enqueue_time <= info.start_time <= info.finish_time
+    # The same TTL as the Django record, both written by one script.
+    ttl = await arq_pool.pttl(f"arq:result:{result.id}")
+    record_ttl = await arq_pool.pttl(f":1:jobs:result:{result.id}")
+    assert abs(ttl - record_ttl) < 1000 and ttl > 86_000_000
+
+
+async def test_arq_job_result_of_a_failure(arq_pool: ArqRedis) -> None:
+    result = await tasks.boom.aenqueue("kaput")
+    await adrain()
+    # Plain JSON: arq raises its SerializationError with the failure's text.
+    with pytest.raises(arq.jobs.SerializationError, match="ValueError: kaput"):
+        await arq_job(arq_pool, result.id).result(timeout=1)
+    # jobs' deserializer gives back the task's own exception.
+    with pytest.raises(ValueError, match=r"^kaput$"):
+        await ours(arq_pool, result.id).result(timeout=1)
+    info = await arq_job(arq_pool, result.id).result_info()
+    assert info is not None and info.success is False
+
+
+async def test_arq_job_status_while_in_progress_then_not_found_after_expiry(
+    arq_pool: ArqRedis,
+) -> None:
+    result = await tasks.add.aenqueue(1, 2)
+    wire = connections.async_wire(default_task_backend.config)
+    claimed, _ = await scripts.CLAIM.acall(
+        wire, ["arq:queue", "jobs:wake:default"], [now_ms(), 30_000, 1, "w", 60]
+    )
+    assert claimed[0][0].decode() == result.id
+    assert await arq_job(arq_pool, result.id).status() == JobStatus.in_progress
+    await arq_pool.delete(f"arq:in-progress:{result.id}")  # the lease given up:
+    await arq_pool.zadd("arq:queue", {result.id: 0})  # due again
+    await adrain()
+    assert await arq_job(arq_pool, result.id).status() == JobStatus.complete
+    await arq_pool.pexpire(f"arq:result:{result.id}", 1)
+    await asyncio.sleep(0.01)
+    assert await arq_job(arq_pool, result.id).status() == JobStatus.not_found
+
+
+async def test_arq_abort_cancels_a_queued_job(arq_pool: ArqRedis) -> None:
+    result = await tasks.add.using(run_after=timedelta(hours=1)).aenqueue(1, 2)
+
+    async def drain_once_aborted() -> None:
+        while not await arq_pool.zscore("arq:abort", result.id):
+            await asyncio.sleep(0.01)
+        await adrain()
+
+    aborted, _ = await asyncio.gather(
+        ours(arq_pool, result.id).abort(timeout=5, poll_delay=0.02),
+        drain_once_aborted(),
+    )
+    assert aborted is True
+    await result.arefresh()
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class_path == "jobs.exceptions.JobCancelled"
+
+
+async def test_backend_cancel_of_a_queued_job_is_arqs_too(arq_pool: ArqRedis) -> None:
+    result = await tasks.add.aenqueue(1, 2)
+    await default_task_backend.acancel_outcome(result.id)
+    assert await arq_job(arq_pool, result.id).status() == JobStatus.complete
+    with pytest.raises(asyncio.CancelledError):
+        await ours(arq_pool, result.id).result(timeout=1)
+
+
+async def test_arq_results_off_writes_no_arq_record(arq_pool: ArqRedis) -> None:
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "ARQ_RESULTS": False}
+    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
+        result = await tasks.add.aenqueue(2, 3)
+        await adrain()
+        await result.arefresh()
+    assert result.return_value == 5
+    assert await arq_pool.exists(f"arq:result:{result.id}") == 0

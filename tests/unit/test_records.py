@@ -8,13 +8,16 @@ import json
 from datetime import timedelta
 
 import pytest
+from arq.jobs import deserialize_result
 from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 
 from jobs import records
 from jobs.conf import JobsOptions
 from jobs.enqueue import due, prepare
-from jobs.exceptions import PayloadTooLarge, SerializationError
+from jobs.exceptions import PayloadTooLarge, SerializationError, TaskFailed
+from jobs.failures import arq_loads
+from jobs.records import arq_result
 from jobs.redis.keys import UNIQUE_TTL
 from jobs.results import RedisResultStore, ResultStore
 from jobs.serialization import JobPayload
@@ -147,3 +150,35 @@ def test_refusals_come_before_anything_is_written(config):
         prepare(
             tasks.add, ["x" * 3000], {}, alias="default", config=config, store=store
         )
+
+
+def test_arq_result_is_what_arqs_own_reader_parses() -> None:
+    record = {
+        "id": "j1",
+        "status": "FAILED",
+        "task": "tests.tasks.boom",
+        "backend": "default",
+        "args": [1],
+        "kwargs": {"k": 2},
+        "enqueued_at": "2026-01-01T00:00:00+00:00",
+        "started_at": "2026-01-01T00:00:01+00:00",
+        "finished_at": "2026-01-01T00:00:02+00:00",
+        "last_attempted_at": "2026-01-01T00:00:01+00:00",
+        "errors": [
+            {"exception_class_path": "nowhere.Oops", "traceback": "", "message": "m"}
+        ],
+        "worker_ids": ["w"],
+    }
+    raw = arq_result(record, 2, "arq:queue")
+    info = deserialize_result(raw, deserializer=json.loads)
+    assert (info.success, info.result, info.job_try, info.job_id) == (
+        False,
+        "nowhere.Oops: m",
+        2,
+        "j1",
+    )
+    assert info.finish_time.timestamp() - info.enqueue_time.timestamp() == 2
+    # jobs' deserializer: a class not loaded here comes back as TaskFailed.
+    rebuilt = deserialize_result(raw, deserializer=arq_loads).result
+    assert isinstance(rebuilt, TaskFailed)
+    assert str(rebuilt) == "nowhere.Oops: m"
