@@ -27,6 +27,12 @@ WAIT_TIMEOUT = 30.0  # seconds a result-wait may take before it counts as missin
 # producers': without it `manage.py` would fall back to the example project's
 # settings (and its Redis on 6379).
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS)
+# Producers run `jobs_bench.py produce`, whose `import jobs` would otherwise find
+# the .venv's editable install (this checkout), not ROOT's: bench/ab's enqueue
+# figures then measured one and the same `jobs` for both revisions.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
 
 CONFIGS = {
     # One worker process, 100 jobs at once (arq-mj100's max_jobs), coroutine tasks.

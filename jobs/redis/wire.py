@@ -10,6 +10,12 @@ the reply with redis-py's parser, and returns the connection. A connection that
 fails is dropped and the command retried once on a fresh one, which is what a
 restarted Redis needs; Redis errors (`NOSCRIPT`, `OOM`) are raised as redis-py
 raises them.
+
+Calls made while one of the wire's round trips is in flight do not each take a
+connection of their own: they wait for it and go together, as one pipeline in
+one write on one connection, replies read back in order (ioredis's
+auto-pipelining). So 100 `aenqueue()` in flight on one loop cost two round trips
+and one connection, not 100 of each; a lone call goes at once, as before.
 """
 
 from __future__ import annotations
@@ -46,10 +52,70 @@ class AsyncWire:
         self.pool = pool
         self.idle: list[Any] = []
         self.timeout = pool.connection_kwargs.get("socket_timeout")
+        # Calls made while `busy` (a call's round trip in flight), sent together
+        # when it ends: (packed command, the caller's future).
+        self.waiting: list[tuple[list[bytes], asyncio.Future[Any]]] = []
+        self.busy = False
+        self.sender: asyncio.Task[None] | None = None
 
     async def call(self, *command: Any) -> Any:
-        """Send one command and return its reply (the hot path: kept flat)."""
+        """Send one command and return its reply."""
         packed = _packer.pack(*command)
+        if self.busy:  # ride the next pipeline, after the round trip in flight
+            future = asyncio.get_running_loop().create_future()
+            self.waiting.append((packed, future))
+            return await future
+        self.busy = True
+        try:
+            return await self._call(packed)
+        finally:
+            self._next()
+
+    def _next(self) -> None:
+        """A round trip ended: send what waited for it, or stand idle."""
+        if self.waiting:
+            self.sender = asyncio.create_task(self._send_waiting(), name="jobs-wire")
+        else:
+            self.busy = False
+
+    async def _send_waiting(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                await self._send_batch(batch)
+        finally:
+            self.busy = False
+            for _, future in self.waiting:  # only when cancelled: loop closing
+                future.cancel()
+            self.waiting = []
+
+    async def _send_batch(
+        self, batch: list[tuple[list[bytes], asyncio.Future[Any]]]
+    ) -> None:
+        # A caller cancelled while it waited takes its command back.
+        batch = [(command, future) for command, future in batch if not future.done()]
+        if not batch:
+            return
+        packed = [b"".join(chunk for command, _ in batch for chunk in command)]
+        try:
+            replies = await self._exchange(packed, len(batch))
+        except BaseException as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (_, future), reply in zip(batch, replies, strict=True):
+            if future.done():  # its caller was cancelled
+                continue
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                future.set_result(reply)
+
+    async def _call(self, packed: list[bytes]) -> Any:
+        """One command's round trip (the hot path: kept flat)."""
         for attempt in (1, 2):
             connection = self.idle.pop() if self.idle else self._new()
             try:
@@ -75,7 +141,11 @@ class AsyncWire:
         self, commands: Sequence[Sequence[Any]], *, raise_on_error: bool = False
     ) -> list[Any]:
         """Send commands in one write; return their replies (or errors) in order."""
-        packed = pack(commands)
+        replies = await self._exchange(pack(commands), len(commands))
+        return _checked(replies, raise_on_error)
+
+    async def _exchange(self, packed: list[bytes], count: int) -> list[Any]:
+        """Write `packed` on one connection, read `count` replies (or errors)."""
         for attempt in (1, 2):
             connection = self.idle.pop() if self.idle else self._new()
             try:
@@ -83,7 +153,7 @@ class AsyncWire:
                 # timeout around each write and each read.
                 async with asyncio.timeout(self.timeout):
                     await connection.send_packed_command(packed, check_health=False)
-                    replies = [await self._reply(connection) for _ in commands]
+                    replies = [await self._reply(connection) for _ in range(count)]
             except (*BROKEN, TimeoutError):
                 await connection.disconnect()
                 if attempt == 2:
@@ -93,7 +163,7 @@ class AsyncWire:
                 await connection.disconnect()
                 raise
             self._give_back(connection)
-            return _checked(replies, raise_on_error)
+            return replies
         raise AssertionError("unreachable")
 
     def _new(self) -> Any:
@@ -114,6 +184,8 @@ class AsyncWire:
             connection._close()  # no await needed: closes the transport
 
     async def aclose(self) -> None:
+        if self.sender is not None:
+            await asyncio.gather(self.sender, return_exceptions=True)
         idle, self.idle = self.idle, []
         for connection in idle:
             await connection.disconnect()

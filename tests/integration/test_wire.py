@@ -61,6 +61,66 @@ async def test_a_dropped_connection_is_replaced(wire, r):
     assert r.get("after") == b"1"
 
 
+def connections_opened(r) -> int:
+    return int(r.info("stats")["total_connections_received"])
+
+
+async def test_concurrent_calls_share_one_connection_in_call_order(wire, r):
+    await wire.call("PING")  # the wire's connection, opened
+    before = connections_opened(r)
+    replies = await asyncio.gather(
+        *(wire.call("RPUSH", "order", i) for i in range(100))
+    )
+    assert replies == list(range(1, 101))
+    assert [int(x) for x in r.lrange("order", 0, -1)] == list(range(100))
+    # One round trip at a time on the connection it had: no new connection
+    # (it was one per call in flight, closed again beyond IDLE_MAX).
+    assert connections_opened(r) == before
+    assert not wire.busy and not wire.waiting
+
+
+async def test_concurrent_calls_go_as_one_pipeline(wire, r):
+    await wire.call("PING")
+    calls = [asyncio.ensure_future(wire.call("INCR", "n")) for _ in range(50)]
+    await asyncio.sleep(0)  # all 50 made: the first in flight, 49 waiting
+    assert wire.busy and len(wire.waiting) == 49
+    assert sorted(await asyncio.gather(*calls)) == list(range(1, 51))
+
+
+async def test_errors_reach_only_their_own_concurrent_call(wire, r):
+    r.set("text", "x")
+    got = await asyncio.gather(
+        wire.call("SET", "a", 1),
+        wire.call("INCR", "text"),
+        wire.call("GET", "a"),
+        return_exceptions=True,
+    )
+    assert got[0] in (True, b"OK")
+    assert isinstance(got[1], ResponseError) and "not an integer" in str(got[1])
+    assert got[2] == b"1"
+
+
+async def test_a_cancelled_caller_does_not_upset_the_others(wire, r):
+    leader = asyncio.ensure_future(wire.call("BLPOP", "never", 5))
+    await asyncio.sleep(0.05)  # blocked in Redis, holding the wire
+    queued = [asyncio.ensure_future(wire.call("RPUSH", "l", i)) for i in range(3)]
+    await asyncio.sleep(0)
+    queued[1].cancel()  # waiting: its command is not sent
+    leader.cancel()  # mid-read: its connection is dropped, the rest go on
+    assert await asyncio.gather(queued[0], queued[2]) == [1, 2]
+    assert r.lrange("l", 0, -1) == [b"0", b"2"]
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    assert await wire.call("PING") in (True, b"PONG")
+
+
+async def test_concurrent_calls_survive_a_dropped_connection(wire, r):
+    await wire.call("PING")
+    r.client_kill_filter(_type="normal", skipme=True)  # kill the wire's connection
+    replies = await asyncio.gather(*(wire.call("INCR", "n") for _ in range(20)))
+    assert sorted(replies) == list(range(1, 21))
+
+
 async def test_running_is_written_only_for_jobs_still_running_after_the_delay(wire, r):
     store = task_backends["default"].results
     writer = RunningWriter(store, CommandBatcher(wire), delay=0.1)
