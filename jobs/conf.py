@@ -27,6 +27,7 @@ class OptionsDict(TypedDict, total=False):
     MAX_ATTEMPTS: int
     TIMEOUT: float | None
     MAX_PAYLOAD: int
+    MAX_RESULT: int
     EXPIRES: float
     POLL_INTERVAL: float
     IMPORTS: list[str]
@@ -54,6 +55,8 @@ class JobsOptions:
     max_attempts: int = 3
     timeout: float | None = None  # TIMEOUT, seconds, default for tasks that set none
     max_payload: int = 256 * 1024  # MAX_PAYLOAD, bytes of serialized job
+    # MAX_RESULT, bytes of a result record (arguments, return value, errors)
+    max_result: int = 1024 * 1024
     expires: float = 86_400.0  # EXPIRES, seconds a job may wait past its due time
     poll_interval: float = 2.0  # POLL_INTERVAL, seconds between safety polls when idle
     imports: tuple[str, ...] = ()  # IMPORTS, task modules beyond apps' tasks.py
@@ -88,6 +91,11 @@ class JobsOptions:
         for name in ("result_ttl", "lease", "max_attempts", "max_payload", "expires"):
             if getattr(self, name) <= 0:
                 raise InvalidTaskBackend(f"{name.upper()} must be positive.")
+        if self.max_result < self.max_payload:
+            raise InvalidTaskBackend(
+                f"MAX_RESULT ({self.max_result}) must be at least MAX_PAYLOAD "
+                f"({self.max_payload}): a result record carries the job's arguments."
+            )
         if self.timeout is not None and self.timeout <= 0:
             raise InvalidTaskBackend("TIMEOUT must be positive or None.")
         if self.poll_interval <= 0:

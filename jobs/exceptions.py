@@ -2,7 +2,7 @@
 
     JobsError
     ├── SerializationError        arguments or a return value that are not JSON
-    ├── PayloadTooLarge           a job over the configured MAX_PAYLOAD
+    ├── PayloadTooLarge           a job over MAX_PAYLOAD, a result over MAX_RESULT
     ├── EnqueueError              the job could not be queued; nothing was written
     │   ├── QueueUnavailable      Redis cannot be reached (answer 503, try later)
     │   └── QueueFull             Redis is out of memory under `noeviction`
@@ -37,7 +37,8 @@ class SerializationError(JobsError, TypeError):
 
 
 class PayloadTooLarge(JobsError, ValueError):
-    """The job is larger than MAX_PAYLOAD; pass a reference (a primary key, a path)."""
+    """The job (MAX_PAYLOAD) or its result (MAX_RESULT) is too large; pass and
+    return references (a primary key, a path) instead."""
 
 
 class EnqueueError(JobsError):

@@ -61,10 +61,14 @@ class Record(TypedDict):
 def error_entry(exc: BaseException) -> ErrorEntry:
     """Return the error entry of `exc`, its traceback included."""
     cls = type(exc)
+    try:
+        message = str(exc)
+    except Exception:  # an exception's own __str__ may fail: still record it
+        message = f"<{cls.__qualname__}: str() failed>"
     return {
         "exception_class_path": f"{cls.__module__}.{cls.__qualname__}",
         "traceback": "".join(traceback.format_exception(exc)),
-        "message": str(exc),
+        "message": message,
     }
 
 

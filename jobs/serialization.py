@@ -10,15 +10,32 @@ from __future__ import annotations
 
 import json
 import math
+import reprlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from jobs.exceptions import SerializationError
 
-_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-_decode = json.JSONDecoder().decode
 PICKLE_MARKER = 0x80  # first byte of every pickle of protocol 2 or later
+# Milliseconds since the epoch that a datetime can hold (up to 9999-12-31).
+MAX_MS = 253_402_300_799_999
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf, which JSON cannot carry
+        raise ValueError(f"{text[:40]} is out of a float's range")
+    return value
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# Strict both ways: what we write is what we read (no NaN, no infinities).
+_decode = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite).decode
 
 
 def check_json(value: Any, where: str) -> None:
@@ -54,8 +71,12 @@ def check_json(value: Any, where: str) -> None:
 
 
 def dumps(value: Any) -> bytes:
-    """Encode `value` as compact UTF-8 JSON (callers check it first)."""
-    return _encoder.encode(value).encode()
+    """Encode `value` as compact UTF-8 JSON; SerializationError if it is not JSON
+    (callers that build values from input check it first, for a better message)."""
+    try:
+        return _encoder.encode(value).encode()
+    except (ValueError, TypeError, RecursionError) as e:
+        raise SerializationError(f"cannot encode as JSON: {e}") from None
 
 
 def loads(data: bytes | str) -> Any:
@@ -66,6 +87,10 @@ def loads(data: bytes | str) -> Any:
         return _decode(data.decode() if isinstance(data, bytes) else data)
     except (UnicodeDecodeError, ValueError) as e:
         raise SerializationError(f"refused a payload that is not JSON: {e}") from None
+    except RecursionError:  # the C decoder's depth limit: deep nesting
+        raise SerializationError(
+            "refused a payload that is not JSON: nested too deep"
+        ) from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -101,27 +126,59 @@ class JobPayload:
     def decode(cls, raw: bytes) -> JobPayload:
         """Parse a job from Redis, raising SerializationError on anything malformed."""
         data = loads(raw)
-        try:
-            payload = cls(
-                task_path=data["f"],
-                args=data["a"],
-                kwargs=data["k"],
-                enqueued_ms=data["et"],
-                queue_name=data.get("q", "default"),
-                backend=data.get("b", "default"),
-                run_after_ms=data.get("r"),
-                meta=data.get("m"),
+        if not isinstance(data, dict):
+            raise SerializationError(
+                f"refused a malformed job: a JSON {type(data).__name__}, not an object"
             )
-        except (KeyError, TypeError, AttributeError) as e:
-            raise SerializationError(f"refused a malformed job: {e!r}") from None
-        if not (
-            isinstance(payload.task_path, str)
-            and isinstance(payload.args, list)
-            and isinstance(payload.kwargs, dict)
-            and isinstance(payload.enqueued_ms, int)
-        ):
-            raise SerializationError("refused a malformed job: wrong field types")
+        missing = [name for name in ("f", "a", "k", "et") if name not in data]
+        if missing:
+            raise SerializationError(
+                f"refused a malformed job: missing {', '.join(missing)}"
+            )
+        payload = cls(
+            task_path=data["f"],
+            args=data["a"],
+            kwargs=data["k"],
+            enqueued_ms=data["et"],
+            queue_name=data.get("q", "default"),
+            backend=data.get("b", "default"),
+            run_after_ms=data.get("r"),
+            meta=data.get("m"),
+        )
+        wrong = payload.wrong_fields()
+        if wrong:
+            raise SerializationError(f"refused a malformed job: {'; '.join(wrong)}")
         return payload
+
+    def wrong_fields(self) -> list[str]:
+        """What is mistyped or out of range, field by field (empty: nothing)."""
+        checks = [
+            ("f", self.task_path, str, False),
+            ("a", self.args, list, False),
+            ("k", self.kwargs, dict, False),
+            ("et", self.enqueued_ms, int, False),
+            ("q", self.queue_name, str, False),
+            ("b", self.backend, str, False),
+            ("r", self.run_after_ms, int, True),
+            ("m", self.meta, dict, True),
+        ]
+        wrong = [
+            f'"{name}" is {_short(value)}, not {kind.__name__}'
+            for name, value, kind, optional in checks
+            if not (type(value) is kind or (optional and value is None))
+        ]
+        for name, ms in (("et", self.enqueued_ms), ("r", self.run_after_ms)):
+            if type(ms) is int and not 0 <= ms <= MAX_MS:
+                wrong.append(f'"{name}" is {_short(ms)}, out of a date\'s range')
+        if type(self.task_path) is str and not self.task_path:
+            wrong.append('"f" is empty')
+        if type(self.queue_name) is str and not self.queue_name:
+            wrong.append('"q" is empty')
+        return wrong
+
+
+def _short(value: Any) -> str:
+    return reprlib.repr(value)  # bounded in length and depth
 
 
 class CacheSerializer:

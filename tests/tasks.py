@@ -219,3 +219,8 @@ def progressing_sync(context: JobsTaskContext, steps: int, pause: float = 0.0) -
         time.sleep(pause)
         context.set_progress(step, steps, f"step {step}")
     return steps
+
+
+@task
+def blob(size: int) -> str:
+    return "x" * size

@@ -75,11 +75,15 @@ return 1
 """)
 
 # KEYS: n queues, then their n wake lists
-# ARGV: now ms, lease ms, how many, worker id, retry key ttl s
-# Returns {{id, payload or nil, attempt (-1: aborted, 0: expired), queue index}...},
-#         earliest score left in any queue (nil if all empty)
+# ARGV: now ms, lease ms, how many, worker id, retry key ttl s, max payload bytes
+# Returns {{id, payload or nil, attempt (-1: aborted, 0: expired), queue index,
+#           problem}...}, earliest score left in any queue (nil if all empty).
+# A job that cannot be a payload (over the size limit, not a string) comes with
+# an empty payload and a `problem`, so a worker records it FAILED on this claim
+# without reading it; a retry counter that is not a number starts again.
 CLAIM = LuaScript("""#!lua flags=allow-oom
 local now, lease, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local maxp = tonumber(ARGV[6])
 local nq = #KEYS / 2
 local out = {}
 for i = 1, nq do
@@ -96,7 +100,13 @@ for i = 1, nq do
         if held < 0 then held = lease end
         redis.call('ZADD', q, 'XX', now + held, id)
       else
-        local payload = redis.call('GET', 'arq:job:' .. id)
+        local payload = redis.pcall('GET', 'arq:job:' .. id)
+        local problem = nil
+        if type(payload) == 'table' then
+          problem, payload = 'the job key is not a string', ''
+        elseif payload and #payload > maxp then
+          problem, payload = 'the job is ' .. #payload .. ' bytes', ''
+        end
         if not payload then
           redis.call('ZREM', q, id)
           out[#out + 1] = {id, false, 0, i}
@@ -109,9 +119,13 @@ for i = 1, nq do
         else
           redis.call('SET', lease_key, ARGV[4], 'PX', lease)
           redis.call('ZADD', q, 'XX', now + lease, id)
-          local attempt = redis.call('INCR', 'arq:retry:' .. id)
+          local attempt = redis.pcall('INCR', 'arq:retry:' .. id)
+          if type(attempt) == 'table' then  -- not a counter: start it again
+            redis.call('SET', 'arq:retry:' .. id, 1)
+            attempt = 1
+          end
           redis.call('EXPIRE', 'arq:retry:' .. id, ARGV[5])
-          out[#out + 1] = {id, payload, attempt, i}
+          out[#out + 1] = {id, payload, attempt, i, problem}
           want = want - 1
           got = got + 1
         end

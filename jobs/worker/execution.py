@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from arq.worker import Retry
 from django.db import close_old_connections
 from django.tasks.base import TaskResultStatus
+from django.tasks.exceptions import InvalidTask
 from django.tasks.signals import task_started
 from django.utils import timezone
 
@@ -31,6 +32,8 @@ from jobs.exceptions import (
     AttemptsExhausted,
     JobCancelled,
     JobNotRunnable,
+    JobsError,
+    PayloadTooLarge,
     SerializationError,
     TaskNotRegistered,
 )
@@ -61,7 +64,7 @@ class Claimed:
     attempt: int  # 1 for the first run; 0: the job expired; -1: it was aborted
     queue_key: str
     job: serialization.JobPayload | None = None  # decoded, when it could be
-    error: SerializationError | None = None  # why it could not
+    error: JobsError | None = None  # why it could not
 
     @classmethod
     def decoded(
@@ -72,6 +75,9 @@ class Claimed:
             job = serialization.JobPayload.decode(payload) if payload else None
         except SerializationError as e:
             return cls(id, payload, attempt, queue_key, None, e)
+        except Exception as e:  # whatever else a payload makes decoding raise
+            error = SerializationError(f"refused a job that cannot be decoded: {e!r}")
+            return cls(id, payload, attempt, queue_key, None, error)
         return cls(id, payload, attempt, queue_key, job)
 
     @property
@@ -287,7 +293,15 @@ async def start(rt: Runtime, claimed: Claimed) -> JobResult:
         raise claimed.error or SerializationError("refused an empty job")
     payload = claimed.job
     task = registry.get(payload.task_path)
-    result = build_result(claimed, payload, task)
+    if payload.backend != rt.backend.alias:
+        raise JobNotRunnable(
+            f"The job was queued for the backend {payload.backend!r}; this worker "
+            f"runs {rt.backend.alias!r} (give each backend a Redis of its own)."
+        )
+    try:
+        result = build_result(claimed, payload, task)
+    except (InvalidTask, ValueError, OverflowError, OSError) as e:
+        raise JobNotRunnable(f"The job cannot run as queued: {e}") from e
     if claimed.attempt > 1:
         await _restore_history(rt, result)
     started = timezone.now()
@@ -365,7 +379,33 @@ def failed_record(
     return records.failed(record, exc, at=now)
 
 
-NOT_RUNNABLE = (SerializationError, TaskNotRegistered, JobNotRunnable)
+def unrecordable(
+    rt: Runtime, claimed: Claimed, outcome: Outcome, error: JobsError, bare: bool
+) -> Outcome:
+    """The FAILED outcome of one whose record could not be stored, with `error`.
+
+    The record keeps all it can: everything but the return value and progress,
+    or when `bare`, only who the job is (not even its arguments).
+    """
+    now = timezone.now()
+    if bare:
+        record = failed_record(rt, claimed, error, None)
+        record["args"], record["kwargs"] = [], {}
+        return Outcome(record, result=outcome.result, error=outcome.error)
+    kept = {
+        name: value
+        for name, value in outcome.record.items()
+        if name not in ("return_value", "progress")
+    }
+    record = records.failed(cast(Record, kept), error, at=now.isoformat())
+    result = outcome.result
+    if result is not None:
+        _set(result, status=TaskResultStatus.FAILED, finished_at=now, progress=None)
+        result.errors.append(capture(error))
+    return Outcome(record, result=result, error=error)
+
+
+NOT_RUNNABLE = (SerializationError, PayloadTooLarge, TaskNotRegistered, JobNotRunnable)
 
 __all__ = [
     "NOT_RUNNABLE",
@@ -374,4 +414,5 @@ __all__ = [
     "Runtime",
     "execute",
     "failed_record",
+    "unrecordable",
 ]

@@ -26,12 +26,20 @@ from redis.exceptions import RedisError
 
 from jobs import registry
 from jobs.conf import redact
-from jobs.exceptions import WorkerError
+from jobs.exceptions import (
+    JobsError,
+    PayloadTooLarge,
+    SerializationError,
+    WorkerError,
+)
 from jobs.logs import current_job
 from jobs.redis import connections, scripts
 from jobs.redis.batching import CommandBatcher
 from jobs.redis.keys import (
     DONE_CHANNEL_PREFIX,
+    IN_PROGRESS_KEY_PREFIX,
+    JOB_KEY_PREFIX,
+    RETRY_KEY_PREFIX,
     WAKE_KEY_PREFIX,
     queue_key,
 )
@@ -60,6 +68,16 @@ SAFE_POLICIES = ("noeviction",)
 # job frees a slot, and a claim per job would cost more than the job itself.
 # An idle worker claims the moment it is woken.
 CLAIM_GAP = 0.002  # seconds
+
+
+def refused(job_id: str, row: list[Any], queue_key: str, max_payload: int) -> Claimed:
+    """A claimed job the CLAIM script did not read, with the reason it fails."""
+    problem = f"refused a job: {row[4].decode()}"
+    error: JobsError = SerializationError(problem)
+    if problem.endswith("bytes"):
+        problem += f", over MAX_PAYLOAD ({max_payload}); it was not read"
+        error = PayloadTooLarge(problem)
+    return Claimed(job_id, None, int(row[2]), queue_key, None, error)
 
 
 class Scheduler(Protocol):
@@ -290,15 +308,31 @@ class JobsWorker(Worker):
     async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
         self._next_claim = time.monotonic() + CLAIM_GAP
         keys = [*self.queue_keys, *self.wake_keys]
-        args = [now_ms(), self.config.lease_ms, count, self.worker_id, RETRY_KEY_TTL]
-        rows, earliest = await scripts.CLAIM.acall(self.wire, keys, args)
-        claimed = [
-            Claimed.decoded(
-                row[0].decode(), row[1], int(row[2]), self.queue_keys[int(row[3]) - 1]
-            )
-            for row in rows
+        args = [
+            *(now_ms(), self.config.lease_ms, count, self.worker_id, RETRY_KEY_TTL),
+            self.config.max_payload,
         ]
+        rows, earliest = await scripts.CLAIM.acall(self.wire, keys, args)
+        claimed = []
+        for row in rows:
+            queue_key = self.queue_keys[int(row[3]) - 1]
+            try:
+                job_id = row[0].decode()
+            except UnicodeDecodeError:  # planted: no key or record can name it
+                await self.drop_unnamed(row[0], queue_key)
+                continue
+            if len(row) > 4:  # the script would not read it (see CLAIM)
+                claimed.append(refused(job_id, row, queue_key, self.config.max_payload))
+                continue
+            claimed.append(Claimed.decoded(job_id, row[1], int(row[2]), queue_key))
         return claimed, None if earliest is None else int(earliest)
+
+    async def drop_unnamed(self, raw_id: bytes, queue_key: str) -> None:
+        """Remove a job whose id is not UTF-8: it cannot have a result record."""
+        logger.error("dropped job %r: its id is not UTF-8 text", raw_id)
+        prefixes = (JOB_KEY_PREFIX, IN_PROGRESS_KEY_PREFIX, RETRY_KEY_PREFIX)
+        keys = [prefix.encode() + raw_id for prefix in prefixes]
+        await self.wire.call_many([("ZREM", queue_key, raw_id), ("DEL", *keys)])
 
     async def wait_for_work(self, earliest: int | None) -> None:
         """Block until a wake token, the next due job, or the safety poll."""
@@ -359,7 +393,16 @@ class JobsWorker(Worker):
                 self.stop()  # or the job handed back would be claimed again
             await asyncio.shield(self.recorder.hand_back(claimed))
             raise
-        await asyncio.shield(self.recorder.persist(claimed, outcome))
+        except (RedisError, OSError) as e:  # before the task started
+            logger.error(
+                "job %s could not start: Redis unavailable (%s)", claimed.id, e
+            )
+            await asyncio.shield(self.recorder.hand_back(claimed))
+            return
+        try:
+            await asyncio.shield(self.recorder.persist(claimed, outcome))
+        except Exception:  # a results cache that fails: the lease will lapse
+            logger.exception("job %s: its outcome could not be written", claimed.id)
 
 
 __all__ = ["DONE_CHANNEL_PREFIX", "JobsWorker"]

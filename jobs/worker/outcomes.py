@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING
 from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
-from jobs.exceptions import JobCancelled, JobNotRunnable
+from jobs import records
+from jobs.exceptions import (
+    JobCancelled,
+    JobNotRunnable,
+    JobsError,
+    PayloadTooLarge,
+    SerializationError,
+)
 from jobs.records import Record, arq_result
 from jobs.redis import scripts
 from jobs.redis.keys import ARQ_RESULT_KEY_PREFIX
@@ -27,6 +34,7 @@ from jobs.worker.execution import (
     Outcome,
     execute,
     failed_record,
+    unrecordable,
 )
 from jobs.worker.running import RunningWriter
 
@@ -83,6 +91,11 @@ class Recorder:
         except NOT_RUNNABLE as e:
             logger.error("job %s cannot run: %s", claimed.id, e)
             return await self.not_runnable(claimed, e)
+        except (RedisError, OSError):
+            raise  # Redis away before the job started: see JobsWorker.run_claimed
+        except Exception as e:  # e.g. a task_started receiver: never a crash loop
+            logger.exception("job %s could not start", claimed.id)
+            return await self.not_runnable(claimed, e)
 
     async def not_runnable(self, claimed: Claimed, error: BaseException) -> Outcome:
         try:
@@ -99,9 +112,10 @@ class Recorder:
     async def persist(self, claimed: Claimed, outcome: Outcome) -> None:
         """Write the outcome, retrying while Redis is away (the lease may lapse)."""
         await self.skip_running(claimed.id)
+        outcome, encoded = self.storable(claimed, outcome)
         while True:
             try:
-                await self.write_outcome(claimed, outcome)
+                await self.write_outcome(claimed, outcome, encoded)
                 self.worker.redis_back()
                 break
             except (RedisError, OSError) as e:
@@ -121,10 +135,41 @@ class Recorder:
         if outcome.result is not None:
             send_finished(type(self.worker.backend), outcome.result, outcome.error)
 
-    async def write_outcome(self, claimed: Claimed, outcome: Outcome) -> None:
+    def storable(
+        self, claimed: Claimed, outcome: Outcome
+    ) -> tuple[Outcome, tuple[str, bytes | str]]:
+        """The outcome and its record's script arguments, or, when the record
+        cannot be encoded or is over MAX_RESULT, a FAILED outcome saying so."""
+        store = self.worker.backend.results
+        limit = self.worker.config.max_result
+        for fallback in (False, True):
+            try:
+                encoded = store.script_args(outcome.record)
+                size = len(encoded[1] if encoded[0] else records.encode(outcome.record))
+            except SerializationError as e:
+                error: JobsError = SerializationError(
+                    f"The job's outcome could not be recorded: {e}"
+                )
+            else:
+                if size <= limit:
+                    return outcome, encoded
+                error = PayloadTooLarge(
+                    f"The result record is {size} bytes, over MAX_RESULT ({limit}): "
+                    "store large results elsewhere (a file, a model) and return "
+                    "a reference."
+                )
+            logger.error("job %s: %s", claimed.id, error)
+            outcome = unrecordable(
+                self.worker.runtime, claimed, outcome, error, fallback
+            )
+        return outcome, store.script_args(outcome.record)
+
+    async def write_outcome(
+        self, claimed: Claimed, outcome: Outcome, encoded: tuple[str, bytes | str]
+    ) -> None:
         store = self.worker.backend.results
         await store.astore_outside(outcome.record)
-        result_key, record = store.script_args(outcome.record)
+        result_key, record = encoded
         ttl_ms = store.ttl_ms
         if outcome.retry_at_ms is not None:
             keys = [claimed.queue_key, self.wake_key_of(claimed), result_key]

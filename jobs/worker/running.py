@@ -14,6 +14,8 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from jobs.exceptions import SerializationError
+
 if TYPE_CHECKING:
     from jobs import results
     from jobs.records import Record
@@ -86,7 +88,11 @@ class RunningWriter:
                 self._send(job_id, entry[1])
 
     def _send(self, job_id: str, record: Record) -> None:
-        key, value = self.store.script_args(record)
+        try:
+            key, value = self.store.script_args(record)
+        except SerializationError as e:  # the outcome will say it (see persist)
+            written(job_id, e)
+            return
         if key:
             sent = self.batcher.send("SET", key, value, "EX", self.store.ttl)
         else:

@@ -167,7 +167,9 @@ async def test_arq_job_status_while_in_progress_then_not_found_after_expiry(
     result = await tasks.add.aenqueue(1, 2)
     wire = connections.async_wire(default_task_backend.config)
     claimed, _ = await scripts.CLAIM.acall(
-        wire, ["arq:queue", "jobs:wake:default"], [now_ms(), 30_000, 1, "w", 60]
+        wire,
+        ["arq:queue", "jobs:wake:default"],
+        [now_ms(), 30_000, 1, "w", 60, 262_144],
     )
     assert claimed[0][0].decode() == result.id
     assert await arq_job(arq_pool, result.id).status() == JobStatus.in_progress

@@ -38,6 +38,7 @@ def test_parses_known_options():
         ({"MAX_ATTEMPTS": -1}, "MAX_ATTEMPTS must be positive"),
         ({"TIMEOUT": 0}, "TIMEOUT must be positive"),
         ({"POLL_INTERVAL": 0}, "POLL_INTERVAL must be positive"),
+        ({"MAX_PAYLOAD": 2000, "MAX_RESULT": 1000}, "MAX_RESULT \\(1000\\) must be at"),
     ],
 )
 def test_bad_options_are_refused_with_a_clear_message(options, message):

@@ -83,11 +83,42 @@ def test_job_payload_round_trip_keeps_arq_layout():
         b'{"f": "x"}',
         b'{"f": 1, "a": [], "k": {}, "et": 0}',
         b'{"f": "x", "a": {}, "k": {}, "et": 0}',
+        b'{"f": "x", "a": [], "k": {}, "et": true}',
+        b'{"f": "x", "a": [], "k": {}, "et": 100000000000000000000}',
+        b'{"f": "x", "a": [], "k": {}, "et": 0, "r": -1}',
+        b'{"f": "x", "a": [], "k": {}, "et": 0, "q": 5}',
+        b'{"f": "x", "a": [], "k": {}, "et": 0, "b": null}',
+        b'{"f": "x", "a": [], "k": {}, "et": 0, "m": []}',
+        b'{"f": "", "a": [], "k": {}, "et": 0}',
     ],
 )
 def test_job_payload_refuses_malformed_jobs(raw):
     with pytest.raises(SerializationError, match="malformed"):
         JobPayload.decode(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[NaN]", "NaN is not JSON"),
+        (b"[-Infinity]", "Infinity is not JSON"),
+        (b"[1e400]", "out of a float's range"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
+    ],
+)
+def test_loads_refuses_what_json_cannot_carry(raw, message):
+    with pytest.raises(SerializationError, match=message):
+        loads(raw)
+
+
+def test_dumps_refuses_what_json_cannot_carry():
+    deep: list[object] = []
+    for _ in range(100_000):
+        deep = [deep]
+    with pytest.raises(SerializationError, match="cannot encode"):
+        dumps(deep)
+    with pytest.raises(SerializationError, match="cannot encode"):
+        dumps(float("nan"))
 
 
 def test_cache_serializer_keeps_ints_raw_for_incr():
