@@ -224,3 +224,18 @@ def progressing_sync(context: JobsTaskContext, steps: int, pause: float = 0.0) -
 @task
 def blob(size: int) -> str:
     return "x" * size
+
+
+def _number(value: Any) -> Any:
+    """JSON arguments cannot carry NaN or infinities: "nan", "inf", "-inf" stand in."""
+    return float(value) if value in ("nan", "inf", "-inf") else value
+
+
+@task(takes_context=True)
+async def bad_progress(context: JobsTaskContext, done: Any, total: Any = 1) -> None:
+    await context.aset_progress(_number(done), _number(total))
+
+
+@task(takes_context=True)
+def bad_progress_sync(context: JobsTaskContext, done: Any, total: Any = 1) -> None:
+    context.set_progress(_number(done), _number(total))

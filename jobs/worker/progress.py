@@ -9,6 +9,8 @@ on, so none can land after the final result.
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +23,18 @@ if TYPE_CHECKING:
     from jobs.backend import JobsBackend
     from jobs.redis.batching import CommandBatcher
 
+logger = logging.getLogger("jobs.worker")
+
 MIN_INTERVAL = 0.1  # seconds between two writes; reports in between are coalesced
+
+
+def check_number(value: Any, name: str) -> None:
+    """Raise at the task's call, with a clear message, for a value no record
+    can carry (JSON has no NaN or infinity)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"progress {name} must be a number, not {value!r}.")
+    if not math.isfinite(value):
+        raise ValueError(f"progress {name} must be a finite number, not {value!r}.")
 
 
 def _on_a_loop() -> bool:
@@ -49,9 +62,13 @@ class ProgressReporter:
         self.record = record  # the RUNNING record, updated in place
         self.last_write = 0.0
         self.loop = asyncio.get_running_loop()
+        self.failing = False  # the last write failed (logged once per outage)
 
     def _update(self, done: float, total: float | None, message: str) -> bool:
         """Store the report; say whether it is worth a write now."""
+        check_number(done, "done")
+        if total is not None:
+            check_number(total, "total")
         self.record["progress"] = {
             "done": done,
             "total": total,
@@ -72,9 +89,12 @@ class ProgressReporter:
             # A plain function, in a pool thread: through the worker's batcher.
             asyncio.run_coroutine_threadsafe(self.awrite(), self.loop).result()
             return
-        self.backend.results.store_outside(self.record)
-        wire = connections.sync_wire(self.backend.config)
-        scripts.PROGRESS.call(wire, *self._script_args())
+        try:
+            self.backend.results.store_outside(self.record)
+            wire = connections.sync_wire(self.backend.config)
+            scripts.PROGRESS.call(wire, *self._script_args())
+        except Exception as e:  # see awrite()
+            self._failed(e)
 
     async def aset(
         self, done: float, total: float | None = None, message: str = ""
@@ -83,13 +103,33 @@ class ProgressReporter:
             await self.awrite()
 
     async def awrite(self) -> None:
-        """Write the record as it stands and tell live listeners."""
-        await self.backend.results.astore_outside(self.record)
-        if self.batcher is not None:
-            await self.batcher.script(scripts.PROGRESS, *self._script_args())
-        else:
-            wire = connections.async_wire(self.backend.config)
-            await scripts.PROGRESS.acall(wire, *self._script_args())
+        """Write the record as it stands and tell live listeners.
+
+        A write that fails (Redis away) is not the task's failure: the report
+        stays in the record, which the next write or the result carries.
+        """
+        try:
+            await self.backend.results.astore_outside(self.record)
+            if self.batcher is not None:
+                await self.batcher.script(scripts.PROGRESS, *self._script_args())
+            else:
+                wire = connections.async_wire(self.backend.config)
+                await scripts.PROGRESS.acall(wire, *self._script_args())
+        except Exception as e:
+            self._failed(e)
+            return
+        if self.failing:
+            self.failing = False
+            logger.warning("job %s: progress written again", self.record["id"])
+
+    def _failed(self, error: Exception) -> None:
+        if not self.failing:
+            self.failing = True
+            logger.warning(
+                "job %s: progress not written (%s); kept for the next write",
+                self.record["id"],
+                error,
+            )
 
     def _script_args(self) -> tuple[list[Any], list[Any]]:
         key, encoded = self.backend.results.script_args(self.record)

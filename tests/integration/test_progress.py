@@ -52,3 +52,24 @@ async def test_progress_is_readable_while_running_and_published(r):
         worker.stop()
         await running
         await worker.close()
+
+
+@pytest.mark.parametrize("bad_task", [tasks.bad_progress, tasks.bad_progress_sync])
+@pytest.mark.parametrize(
+    ("done", "total", "error", "message"),
+    [
+        ("nan", 1, "builtins.ValueError", "progress done must be a finite number"),
+        (1, "-inf", "builtins.ValueError", "progress total must be a finite number"),
+        ("1", 2, "builtins.TypeError", "progress done must be a number, not '1'"),
+    ],
+)
+async def test_bad_progress_values_raise_at_the_call_and_fail_the_job_once(
+    bad_task, done, total, error, message
+):
+    result = await bad_task.using(max_attempts=3).aenqueue(done, total)
+    await adrain()
+    await result.arefresh()
+    assert result.status == "FAILED"
+    assert result.attempts == 1
+    assert result.errors[-1].exception_class_path == error
+    assert message in result.errors[-1].traceback
