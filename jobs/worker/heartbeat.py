@@ -75,10 +75,18 @@ class Heartbeat:
     async def renew_leases(self, now: int) -> None:
         if not self.worker.running:
             return
+        # Through the batcher, behind the writes already queued: a job whose
+        # FINISH or RETRY is among them is left out (its lease is ending), and
+        # one written later lands after the renewal. So a lease reported lost
+        # is one another worker took, or Redis forgot.
+        releasing = self.worker.recorder.releasing
         args: list[Any] = [self.worker.worker_id, self.worker.config.lease_ms, now]
         for claimed, _ in self.worker.running.values():
-            args += [claimed.queue_key, claimed.id]
-        lost = await scripts.RENEW.acall(self.worker.wire, [], args)
+            if claimed.id not in releasing:
+                args += [claimed.queue_key, claimed.id]
+        if len(args) == 3:
+            return
+        lost = await self.worker.batcher.script(scripts.RENEW, [], args)
         for job_id in lost:
             logger.warning(
                 "lost the lease of job %s (Redis restarted or slow heartbeat)",

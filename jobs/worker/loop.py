@@ -177,12 +177,7 @@ class JobsWorker(Worker):
     # Lifecycle
 
     async def main(self) -> None:
-        self._pool = connections.new_async_client(self.config)
-        self.wire = AsyncWire(self.pool.connection_pool)
-        self.batcher = CommandBatcher(self.wire)
-        self.runtime.batcher = self.batcher
-        self.recorder = Recorder(self)
-        self.runtime.mark_running = self.recorder.write_running
+        self.connect()
         await self.startup()
         beat = asyncio.create_task(self.heartbeat.run(), name="jobs-heartbeat")
         self._background.append(beat)
@@ -201,6 +196,15 @@ class JobsWorker(Worker):
                 task.cancel()
             await asyncio.gather(*self._background, return_exceptions=True)
             await self.heartbeat.unregister()
+
+    def connect(self) -> None:
+        """Open the worker's client, its wire and the batcher of its writes."""
+        self._pool = connections.new_async_client(self.config)
+        self.wire = AsyncWire(self.pool.connection_pool)
+        self.batcher = CommandBatcher(self.wire)
+        self.runtime.batcher = self.batcher
+        self.recorder = Recorder(self)
+        self.runtime.mark_running = self.recorder.write_running
 
     async def startup(self) -> None:
         await startup.wait_for_redis(self.pool, self.config)
@@ -381,6 +385,7 @@ class JobsWorker(Worker):
 
     def job_done(self, job_id: str) -> None:
         self.running.pop(job_id, None)
+        self.recorder.releasing.discard(job_id)
         self.canceller.uncancellable.discard(job_id)
         self.slot_freed.set()
 

@@ -78,6 +78,10 @@ class Recorder:
     def __init__(self, worker: JobsWorker) -> None:
         self.worker = worker
         self.running_writer = RunningWriter(worker.backend.results, worker.batcher)
+        # Jobs whose FINISH or RETRY (which end the lease) is queued: the heartbeat
+        # no longer renews them, or a renewal landing after it would find the
+        # lease gone and report it lost.
+        self.releasing: set[str] = set()
 
     async def outcome_of(self, claimed: Claimed) -> Outcome:
         if claimed.attempt <= 0:
@@ -114,11 +118,13 @@ class Recorder:
         await self.skip_running(claimed.id)
         outcome, encoded = self.storable(claimed, outcome)
         while True:
+            self.releasing.add(claimed.id)
             try:
                 await self.write_outcome(claimed, outcome, encoded)
                 self.worker.redis_back()
                 break
             except (RedisError, OSError) as e:
+                self.releasing.discard(claimed.id)  # keep the lease meanwhile
                 await self.worker.redis_away(e)
         status = outcome.record["status"]
         self.worker.metrics.observe(
@@ -207,6 +213,7 @@ class Recorder:
     async def hand_back(self, claimed: Claimed) -> None:
         """Requeue a job cut short by shutdown; it does not count as an attempt."""
         await self.skip_running(claimed.id)
+        self.releasing.add(claimed.id)
         try:
             keys = [claimed.queue_key, self.wake_key_of(claimed), ""]
             args = [claimed.id, now_ms(), "", 0, "release"]
