@@ -54,7 +54,7 @@ from jobs import enqueue, records, registry, results, waiting
 from jobs.checks import check_backend
 from jobs.conf import JobsOptions, redact
 from jobs.enqueue import Prepared
-from jobs.exceptions import JobCancelled, QueueFull, QueueUnavailable
+from jobs.exceptions import JobCancelled, NotReplicated, QueueFull, QueueUnavailable
 from jobs.records import Record, arq_result
 from jobs.redis import connections, scripts
 from jobs.redis.keys import (
@@ -135,8 +135,7 @@ class JobsBackend(BaseTaskBackend):
     def submit(self, job: Prepared) -> bool:
         """Write a prepared job; False if its id was taken (nothing written)."""
         with translate_redis_errors(self.config):
-            wire = connections.sync_wire(self.config)
-            queued = bool(scripts.ENQUEUE.call(wire, job.keys, job.args))
+            queued = bool(self._write(job))
             if queued:
                 self.results.store_outside(job.record, only_new=True)
         if queued:
@@ -161,13 +160,49 @@ class JobsBackend(BaseTaskBackend):
     async def asubmit(self, job: Prepared) -> bool:
         """See submit()."""
         with translate_redis_errors(self.config):
-            wire = connections.async_wire(self.config)
-            queued = bool(await scripts.ENQUEUE.acall(wire, job.keys, job.args))
+            queued = bool(await self._awrite(job))
             if queued:
                 await self.results.astore_outside(job.record, only_new=True)
         if queued:
             task_enqueued.send(type(self), task_result=job.result)
         return queued
+
+    def _write(self, job: Prepared) -> Any:
+        """Run the ENQUEUE script; with WAIT_REPLICAS, wait for the replicas."""
+        config = self.config
+        if not config.wait_replicas:
+            wire = connections.sync_wire(config)
+            return scripts.ENQUEUE.call(wire, job.keys, job.args)
+        client = connections.sync_client(config)
+        reply, acked = scripts.ENQUEUE.call_replicated(
+            client, job.keys, job.args, self._wait
+        )
+        return self._replicated(reply, acked)
+
+    async def _awrite(self, job: Prepared) -> Any:
+        """See _write()."""
+        config = self.config
+        if not config.wait_replicas:
+            wire = connections.async_wire(config)
+            return await scripts.ENQUEUE.acall(wire, job.keys, job.args)
+        client = connections.async_client(config)
+        reply, acked = await scripts.ENQUEUE.acall_replicated(
+            client, job.keys, job.args, self._wait
+        )
+        return self._replicated(reply, acked)
+
+    @property
+    def _wait(self) -> scripts.Wait:
+        return self.config.wait_replicas, int(self.config.wait_timeout * 1000)
+
+    def _replicated(self, reply: Any, acked: int) -> Any:
+        # A job id already taken (reply 0) wrote nothing: nothing to wait for.
+        if reply and acked < self.config.wait_replicas:
+            raise NotReplicated(
+                f"{acked} of {self.config.wait_replicas} replicas acknowledged the "
+                f"job within {self.config.wait_timeout} s (WAIT_REPLICAS)."
+            )
+        return reply
 
     def prepare(
         self,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from django.tasks.exceptions import InvalidTaskBackend
 
@@ -33,9 +33,62 @@ class OptionsDict(TypedDict, total=False):
     IMPORTS: list[str]
     STRICT_REDIS: bool
     ARQ_RESULTS: bool
+    WAIT_REPLICAS: int
+    WAIT_TIMEOUT: float
 
 
-REDIS_SCHEMES = ("redis", "rediss", "unix")
+SENTINEL_SCHEME = "redis+sentinel"
+REDIS_SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
+SENTINEL_PORT = 26379
+SENTINEL_FORM = "redis+sentinel://[user:password@]host:26379,host2:26379/<master>/<db>"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SentinelAddress:
+    """Where a `redis+sentinel://` URL points: sentinels, master name, db, ACL."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    service: str  # the master's name, as in `sentinel monitor <name> ...`
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def parse(cls, url: str) -> SentinelAddress:
+        """Parse a Sentinel URL, raising InvalidTaskBackend on bad input."""
+        parts = urlsplit(url)
+        if parts.scheme != SENTINEL_SCHEME:
+            raise _bad_sentinel(url, f"the scheme must be {SENTINEL_SCHEME}://")
+        userinfo, _, hosts = parts.netloc.rpartition("@")
+        username, _, password = userinfo.partition(":")
+        segments = [s for s in parts.path.split("/") if s]
+        if not segments or len(segments) > 2:
+            raise _bad_sentinel(url, "give the master's name, then an optional db")
+        if len(segments) == 2 and not segments[1].isdigit():
+            raise _bad_sentinel(url, f"the db must be a number, not {segments[1]!r}")
+        return cls(
+            sentinels=tuple(_host_port(url, h) for h in hosts.split(",")),
+            service=unquote(segments[0]),
+            db=int(segments[1]) if len(segments) == 2 else 0,
+            username=unquote(username) or None,
+            password=unquote(password) or None,
+        )
+
+
+def _host_port(url: str, text: str) -> tuple[str, int]:
+    host, colon, port = text.rpartition(":")
+    if not colon or "]" in port:  # no port given (an IPv6 address has colons)
+        host, port = text, str(SENTINEL_PORT)
+    host = host.strip("[]")
+    if not host or not port.isdigit():
+        raise _bad_sentinel(url, f"{text!r} is not host:port")
+    return host, int(port)
+
+
+def _bad_sentinel(url: str, why: str) -> InvalidTaskBackend:
+    return InvalidTaskBackend(
+        f"REDIS_URL {redact(url)!r}: {why}; expected {SENTINEL_FORM}."
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +117,9 @@ class JobsOptions:
     # ARQ_RESULTS: also write arq's result record (arq:result:<id>) of each
     # finished job, so arq's Job(id).status()/result() work for our jobs.
     arq_results: bool = True
+    # WAIT_REPLICAS: replicas that must hold a job before enqueue returns (WAIT n)
+    wait_replicas: int = 0
+    wait_timeout: float = 1.0  # WAIT_TIMEOUT, seconds enqueue waits for them
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> JobsOptions:
@@ -86,7 +142,13 @@ class JobsOptions:
         if scheme not in REDIS_SCHEMES:
             raise InvalidTaskBackend(
                 f"REDIS_URL {redact(self.redis_url)!r} must start with redis://, "
-                "rediss:// or unix://."
+                f"rediss://, unix:// or {SENTINEL_SCHEME}://."
+            )
+        if scheme == SENTINEL_SCHEME:
+            SentinelAddress.parse(self.redis_url)
+        if self.wait_replicas < 0 or self.wait_timeout <= 0:
+            raise InvalidTaskBackend(
+                "WAIT_REPLICAS must be 0 or more and WAIT_TIMEOUT positive."
             )
         for name in ("result_ttl", "lease", "max_attempts", "max_payload", "expires"):
             if getattr(self, name) <= 0:
@@ -104,6 +166,13 @@ class JobsOptions:
     @property
     def lease_ms(self) -> int:
         return int(self.lease * 1000)
+
+    @property
+    def sentinel(self) -> SentinelAddress | None:
+        """The parsed Sentinel URL, or None for a single Redis."""
+        if not self.redis_url.startswith(SENTINEL_SCHEME + "://"):
+            return None
+        return SentinelAddress.parse(self.redis_url)
 
 
 def redact(url: str) -> str:

@@ -5,6 +5,7 @@
     ├── PayloadTooLarge           a job over MAX_PAYLOAD, a result over MAX_RESULT
     ├── EnqueueError              the job could not be queued; nothing was written
     │   ├── QueueUnavailable      Redis cannot be reached (answer 503, try later)
+    │   │   └── NotReplicated     the master has the job, too few replicas (WAIT)
     │   └── QueueFull             Redis is out of memory under `noeviction`
     ├── TaskNotRegistered         a task path that is not a registered Task
     ├── JobNotRunnable            a job recorded FAILED without running
@@ -47,6 +48,12 @@ class EnqueueError(JobsError):
 
 class QueueUnavailable(EnqueueError):
     """Redis cannot be reached; the job was not enqueued."""
+
+
+class NotReplicated(QueueUnavailable):
+    """Too few replicas acknowledged the job within WAIT_TIMEOUT. The master has
+    it, so it may still run, or be lost if the master fails now: enqueue it again
+    with the same `job_id` to be sure it is queued once."""
 
 
 class QueueFull(EnqueueError):

@@ -150,10 +150,11 @@ class RedisResultStore(ResultStore):
 def build_store(options: JobsOptions) -> ResultStore:
     """Return the store for OPTIONS: RESULTS_CACHE, or a Redis cache on REDIS_URL."""
     if options.results_cache is None:
-        cache = RedisCache(
-            options.redis_url,
-            {"OPTIONS": {"serializer": "jobs.serialization.CacheSerializer"}},
-        )
+        cache_options = {"serializer": "jobs.serialization.CacheSerializer"}
+        if connections.is_sentinel(options.redis_url):
+            cache_options["pool_class"] = "jobs.redis.sentinel.SentinelPool"
+        # A list: a Sentinel URL's commas would split a string into servers.
+        cache = RedisCache([options.redis_url], {"OPTIONS": cache_options})
         return RedisResultStore(cache, options.result_ttl, options, colocated=True)
     shared = caches[options.results_cache]
     if isinstance(shared, RedisCache) and same_redis(shared, options.redis_url):
@@ -166,6 +167,8 @@ def same_redis(cache: Any, redis_url: str) -> bool:
     servers = getattr(cache, "_servers", [])
     if len(servers) != 1 or not uses_json(cache):
         return False
+    if connections.is_sentinel(redis_url):  # the same sentinels, master and db
+        return bool(servers[0] == redis_url)
 
     def where(url: str) -> tuple[str | None, int | None, str]:
         parts = urlsplit(url)

@@ -97,6 +97,16 @@ ensure_redis_server() {
   (command -v systemctl >/dev/null && systemctl disable --now redis-server >/dev/null 2>&1) || true
 }
 
+# redis-sentinel from Debian when missing (the Sentinel failover tests).
+ensure_redis_sentinel() {
+  command -v redis-sentinel >/dev/null && return
+  apt_install redis-sentinel || true
+  command -v redis-sentinel >/dev/null \
+    || die "redis-sentinel is not installed: apt-get install redis-sentinel, then run again"
+  # Its system service watches 6379; the tests start sentinels of their own.
+  (command -v systemctl >/dev/null && systemctl disable --now redis-sentinel >/dev/null 2>&1) || true
+}
+
 # The directory of Debian's PostgreSQL programs (initdb, pg_ctl), newest version
 # first; installs the `postgresql` package when there is none. Our clusters are
 # our own (scripts/postgres): the package's system service is not used.

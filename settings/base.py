@@ -94,15 +94,22 @@ TASKS = {
     }
 }
 
-CACHES = {
-    "default": {
+
+def redis_cache(url: str) -> dict[str, Any]:
+    """A Django RedisCache on `url`, a Sentinel URL included."""
+    options = {"serializer": "jobs.serialization.CacheSerializer"}  # never pickle
+    if url.startswith("redis+sentinel://"):  # the master, found by the sentinels
+        options["pool_class"] = "jobs.redis.sentinel.SentinelPool"
+    return {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
+        # A list: a Sentinel URL's commas would split a string into servers.
+        "LOCATION": [url],
         "KEY_PREFIX": "cache",
-        # Never pickle what comes back from Redis.
-        "OPTIONS": {"serializer": "jobs.serialization.CacheSerializer"},
+        "OPTIONS": options,
     }
-}
+
+
+CACHES = {"default": redis_cache(REDIS_URL)}
 
 _VALIDATORS = "django.contrib.auth.password_validation."
 AUTH_PASSWORD_VALIDATORS = [

@@ -50,7 +50,7 @@ TASKS = {
         },
     }
 }
-CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
+CACHES["default"] = redis_cache(REDIS_URL)  # noqa: F405
 # Schedule tests that prove live changes need the periodic reconcile out of the way.
 JOBS_SCHEDULES_RECONCILE = float(os.environ.get("JOBS_TEST_RECONCILE", "30"))
 

@@ -23,6 +23,7 @@ import pytest
 import redis
 
 from settings import database
+from settings.base import redis_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,6 +90,89 @@ class RedisServer:
         return redis.Redis(port=self.port)
 
 
+class SentinelSet:
+    """A master, two replicas and three sentinels (Debian's redis-sentinel) on
+    loopback: the master is declared down 2 s after it stops answering."""
+
+    service = "jobs"
+    down_after = 2000  # ms: sentinel down-after-milliseconds
+
+    def __init__(self) -> None:
+        # Replicas sync at once (not after the default 5 s), and each replica
+        # may become the master: it lets its own replicas sync at once too.
+        self.fast_sync = ["--repl-diskless-sync-delay", "0"]
+        self.master = RedisServer(free_port(), self.fast_sync)
+        self.replicas: list[RedisServer] = []
+        self.sentinels: list[tuple[int, subprocess.Popen[bytes]]] = []
+        self.dir = tempfile.mkdtemp(prefix="jobs-sentinel-")
+
+    @property
+    def url(self) -> str:
+        hosts = ",".join(f"127.0.0.1:{port}" for port, _ in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.service}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-sentinel")
+        if binary is None:
+            pytest.exit(
+                "redis-sentinel is not installed: apt-get install redis-sentinel", 2
+            )
+        self.master.start()
+        for _ in range(2):
+            replica = RedisServer(
+                free_port(),
+                [*self.fast_sync, "--replicaof", "127.0.0.1", str(self.master.port)],
+            )
+            replica.start()
+            self.replicas.append(replica)
+        for i in range(3):
+            port = free_port()
+            conf = Path(self.dir) / f"sentinel-{i}.conf"  # sentinels rewrite it
+            conf.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor {self.service} 127.0.0.1 {self.master.port} 2\n"
+                f"sentinel down-after-milliseconds {self.service} {self.down_after}\n"
+                f"sentinel failover-timeout {self.service} 10000\n"
+            )
+            proc = subprocess.Popen(
+                [binary, str(conf)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            self.sentinels.append((port, proc))
+        wait_until(
+            self.ready, timeout=30, what="sentinels to see 2 replicas and each other"
+        )
+
+    def ready(self) -> bool:
+        for port, _ in self.sentinels:
+            try:
+                state = self.sentinel(port).sentinel_master(self.service)
+            except redis.RedisError:
+                return False
+            if state["num-slaves"] < 2 or state["num-other-sentinels"] < 2:
+                return False
+        return True
+
+    def sentinel(self, port: int) -> redis.Redis:
+        return redis.Redis(port=port, socket_timeout=1, decode_responses=True)
+
+    def master_port(self) -> int:
+        """The master's port as the first sentinel sees it."""
+        port = self.sentinels[0][0]
+        return int(
+            self.sentinel(port).sentinel_get_master_addr_by_name(self.service)[1]
+        )
+
+    def stop(self) -> None:
+        for _, proc in self.sentinels:
+            proc.kill()
+            proc.wait(5)
+        for server in (self.master, *self.replicas):
+            server.remove(signal.SIGKILL)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
 def settings_for(url: str) -> dict[str, object]:
     """TASKS and CACHES of the test settings, pointed at the Redis at `url`."""
     from django.conf import settings
@@ -96,7 +180,7 @@ def settings_for(url: str) -> dict[str, object]:
     tasks = {alias: dict(params) for alias, params in settings.TASKS.items()}
     tasks["default"]["OPTIONS"] = {**tasks["default"]["OPTIONS"], "REDIS_URL": url}
     caches = {alias: dict(params) for alias, params in settings.CACHES.items()}
-    caches["default"]["LOCATION"] = url
+    caches["default"] = redis_cache(url)
     return {"TASKS": tasks, "CACHES": caches}
 
 

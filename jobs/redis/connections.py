@@ -28,6 +28,12 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.utils import HIREDIS_AVAILABLE
 
 from jobs import serialization
+from jobs.conf import SENTINEL_SCHEME
+from jobs.redis.sentinel import (
+    AsyncSentinelConnection,
+    AsyncSentinelPool,
+    SentinelPool,
+)
 from jobs.redis.wire import AsyncWire, SyncWire
 
 if TYPE_CHECKING:
@@ -72,12 +78,22 @@ class FastUnixConnection(HiredisPacking, AsyncUnixConnection):
     pass
 
 
+class FastSentinelConnection(HiredisPacking, AsyncSentinelConnection):
+    pass
+
+
 def connection_class(url: str) -> type[AsyncConnection | AsyncUnixConnection]:
     if url.startswith("rediss://"):
         return FastSSLConnection
     if url.startswith("unix://"):
         return FastUnixConnection
+    if is_sentinel(url):
+        return FastSentinelConnection
     return FastConnection
+
+
+def is_sentinel(url: str) -> bool:
+    return url.startswith(SENTINEL_SCHEME + "://")
 
 
 _async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, ArqRedis]]
@@ -143,13 +159,15 @@ def async_wire(options: JobsOptions) -> AsyncWire:
 
 def sync_client(options: JobsOptions) -> redis.Redis:
     """Return the pooled, thread-safe sync client."""
-    return _shared(
-        _sync,
-        options,
-        lambda: redis.Redis.from_url(
-            options.redis_url, **client_kwargs(options, asyncio_=False)
-        ),
-    )
+    return _shared(_sync, options, lambda: new_sync_client(options))
+
+
+def new_sync_client(options: JobsOptions) -> redis.Redis:
+    kwargs = client_kwargs(options, asyncio_=False)
+    if is_sentinel(options.redis_url):
+        pool = SentinelPool.from_url(options.redis_url, **kwargs)
+        return redis.Redis(connection_pool=pool)
+    return redis.Redis.from_url(options.redis_url, **kwargs)
 
 
 def sync_wire(options: JobsOptions) -> SyncWire:
@@ -161,12 +179,17 @@ def sync_wire(options: JobsOptions) -> SyncWire:
 
 def new_async_client(options: JobsOptions, **extra: Any) -> ArqRedis:
     """Open a separate async client (the worker's, or one for blocking reads)."""
-    client: ArqRedis = ArqRedis.from_url(
-        options.redis_url,
-        connection_class=connection_class(options.redis_url),
+    kwargs = {
+        "connection_class": connection_class(options.redis_url),
         **client_kwargs(options, asyncio_=True),
         **extra,
-    )
+    }
+    client: ArqRedis
+    if is_sentinel(options.redis_url):
+        pool = AsyncSentinelPool.from_url(options.redis_url, **kwargs)
+        client = ArqRedis(pool)
+    else:
+        client = ArqRedis.from_url(options.redis_url, **kwargs)
     client.job_serializer = serialization.dumps
     client.job_deserializer = serialization.loads
     return client

@@ -23,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError
 
 if TYPE_CHECKING:
+    import redis
+    import redis.asyncio
+
     from jobs.redis.wire import AsyncWire, SyncWire
 
 
@@ -54,6 +57,49 @@ class LuaScript:
         except NoScriptError:
             wire.call("SCRIPT", "LOAD", self.source)
             return wire.call(*self.command(keys, args))
+
+    # WAIT counts the replicas holding the writes of *its own connection*, so
+    # the script and the WAIT go down one connection, in one pipeline. This
+    # is redis-py's client, not the wire: the WAIT's replication round trip
+    # is what such a call costs, not the client's bookkeeping.
+
+    def call_replicated(
+        self, client: redis.Redis, keys: list[Any], args: list[Any], wait: Wait
+    ) -> tuple[Any, int]:
+        """Run the script, then WAIT; its reply and the replicas that have it."""
+        for _ in (1, 2):
+            pipe = client.pipeline(transaction=False)
+            pipe.execute_command(*self.command(keys, args))  # type: ignore[no-untyped-call]
+            pipe.execute_command("WAIT", *wait)  # type: ignore[no-untyped-call]
+            reply, acked = pipe.execute(raise_on_error=False)
+            if not isinstance(reply, NoScriptError):
+                break
+            client.script_load(self.source)
+        return _replicated(reply, acked)
+
+    async def acall_replicated(
+        self, client: redis.asyncio.Redis, keys: list[Any], args: list[Any], wait: Wait
+    ) -> tuple[Any, int]:
+        """See call_replicated()."""
+        for _ in (1, 2):
+            pipe = client.pipeline(transaction=False)
+            pipe.execute_command(*self.command(keys, args))
+            pipe.execute_command("WAIT", *wait)
+            reply, acked = await pipe.execute(raise_on_error=False)
+            if not isinstance(reply, NoScriptError):
+                break
+            await client.script_load(self.source)
+        return _replicated(reply, acked)
+
+
+type Wait = tuple[int, int]  # WAIT's arguments: replicas, timeout ms
+
+
+def _replicated(reply: Any, acked: Any) -> tuple[Any, int]:
+    for answer in (reply, acked):
+        if isinstance(answer, Exception):
+            raise answer
+    return reply, int(acked)
 
 
 # KEYS: job, queue, wake, unique, result

@@ -26,6 +26,7 @@ def test_the_test_configuration_is_clean():
     ("tasks", "caches", "error"),
     [
         (_tasks(REDIS_URL="http://nope"), None, "jobs.E001"),
+        (_tasks(REDIS_URL="redis+sentinel://h:26379"), None, "master's name"),
         (_tasks(LEASE=-1), None, "jobs.E001"),
         (_tasks(RESULTS_CACHE="missing"), None, "jobs.E002"),
         (

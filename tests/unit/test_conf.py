@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.tasks.exceptions import InvalidTaskBackend
 
-from jobs.conf import JobsOptions, redact
+from jobs.conf import JobsOptions, SentinelAddress, redact
 
 
 def test_defaults():
@@ -39,6 +39,13 @@ def test_parses_known_options():
         ({"TIMEOUT": 0}, "TIMEOUT must be positive"),
         ({"POLL_INTERVAL": 0}, "POLL_INTERVAL must be positive"),
         ({"MAX_PAYLOAD": 2000, "MAX_RESULT": 1000}, "MAX_RESULT \\(1000\\) must be at"),
+        ({"WAIT_REPLICAS": -1}, "WAIT_REPLICAS must be 0 or more"),
+        ({"WAIT_TIMEOUT": 0}, "WAIT_TIMEOUT positive"),
+        ({"REDIS_URL": "redis+sentinel://h:26379"}, "give the master's name"),
+        ({"REDIS_URL": "redis+sentinel://h:26379/m/x"}, "the db must be a number"),
+        ({"REDIS_URL": "redis+sentinel://h:26379/m/0/1"}, "give the master's name"),
+        ({"REDIS_URL": "redis+sentinel://h:port/m"}, "'h:port' is not host:port"),
+        ({"REDIS_URL": "redis+sentinel://a:1,/m"}, "'' is not host:port"),
     ],
 )
 def test_bad_options_are_refused_with_a_clear_message(options, message):
@@ -55,3 +62,29 @@ def test_bad_url_message_does_not_leak_password():
     with pytest.raises(InvalidTaskBackend) as excinfo:
         JobsOptions.from_options({"REDIS_URL": "http://user:s3cret@host"})
     assert "s3cret" not in str(excinfo.value)
+
+
+def test_a_sentinel_url_names_sentinels_master_db_and_acl():
+    options = JobsOptions.from_options(
+        {"REDIS_URL": "redis+sentinel://app:p%40ss@h1:26380,h2,[::1]:26381/main/3"}
+    )
+    assert options.sentinel == SentinelAddress(
+        sentinels=(("h1", 26380), ("h2", 26379), ("::1", 26381)),
+        service="main",
+        db=3,
+        username="app",
+        password="p@ss",
+    )
+    assert JobsOptions.from_options({}).sentinel is None
+
+
+def test_a_sentinel_url_defaults_to_db_0_without_acl():
+    address = SentinelAddress.parse("redis+sentinel://127.0.0.1:26379/jobs")
+    assert (address.db, address.username, address.password) == (0, None, None)
+
+
+def test_a_bad_sentinel_url_message_does_not_leak_password():
+    with pytest.raises(InvalidTaskBackend) as excinfo:
+        JobsOptions.from_options({"REDIS_URL": "redis+sentinel://u:s3cret@h:1/m/x"})
+    assert "s3cret" not in str(excinfo.value)
+    assert "redis+sentinel://[user:password@]host:26379" in str(excinfo.value)
