@@ -8,6 +8,10 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+# The model checks open the database (its features); alone, this file has no
+# test before it that did.
+pytestmark = pytest.mark.django_db
+
 
 def _tasks(**options):
     base = settings.TASKS["default"]
