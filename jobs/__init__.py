@@ -16,10 +16,13 @@ from jobs.exceptions import (
     SerializationError,
     TaskFailed,
     TaskNotRegistered,
+    WorkflowError,
 )
 from jobs.schedules.cron import crontab
 from jobs.task import JobResult, JobsTask, JobsTaskContext
 from jobs.transactions import aenqueue_on_commit, enqueue_on_commit
+from jobs.workflowresults import WorkflowResult, aget_workflow, get_workflow
+from jobs.workflows import chain, chord, group
 
 __version__ = "0.1.0"
 
@@ -40,7 +43,14 @@ __all__ = [
     "SerializationError",
     "TaskFailed",
     "TaskNotRegistered",
+    "WorkflowError",
+    "WorkflowResult",
     "aenqueue_on_commit",
+    "aget_workflow",
+    "chain",
+    "chord",
     "crontab",
     "enqueue_on_commit",
+    "get_workflow",
+    "group",
 ]

@@ -56,10 +56,11 @@ from jobs.conf import JobsOptions, redact
 from jobs.enqueue import Prepared
 from jobs.exceptions import JobCancelled, NotReplicated, QueueFull, QueueUnavailable
 from jobs.records import Record, arq_result
-from jobs.redis import connections, scripts
+from jobs.redis import connections, flows, scripts
 from jobs.redis.keys import (
     ARQ_RESULT_KEY_PREFIX,
     DEFAULT_QUEUE,
+    WORKFLOW_KEY_PREFIX,
     queue_key,
 )
 from jobs.task import JobResult, JobsTask
@@ -318,6 +319,8 @@ class JobsBackend(BaseTaskBackend):
             outcome = Cancel(int(scripts.CANCEL.call(wire, keys, args)))
             if outcome is Cancel.DEQUEUED:
                 self.results.store_outside(cancelled)
+                if step := workflow_step_of(cancelled):
+                    flows.STEP_FAILED.call(wire, *step)
         return outcome
 
     async def acancel(self, result_id: str) -> bool:
@@ -337,6 +340,8 @@ class JobsBackend(BaseTaskBackend):
             outcome = Cancel(int(await scripts.CANCEL.acall(wire, keys, args)))
             if outcome is Cancel.DEQUEUED:
                 await self.results.astore_outside(cancelled)
+                if step := workflow_step_of(cancelled):
+                    await flows.STEP_FAILED.acall(wire, *step)
         return outcome
 
     def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
@@ -360,6 +365,17 @@ def cancelled_record(record: Record) -> Record:
     """The record of a job cancelled before it ran."""
     error = JobCancelled("The job was cancelled before it ran.")
     return records.failed(record, error, at=timezone.now().isoformat())
+
+
+def workflow_step_of(record: Record) -> tuple[list[str], list[Any]] | None:
+    """STEP_FAILED's keys and args for a workflow's step cancelled while queued
+    (it never reaches the worker's FINISH_STEP), else None."""
+    step = (record.get("meta") or {}).get("workflow")
+    if not isinstance(step, dict):
+        return None
+    now_ms = int(timezone.now().timestamp() * 1000)
+    keys = [WORKFLOW_KEY_PREFIX + step["id"]]
+    return keys, [record["id"], now_ms, step["id"], step["stage"], step["index"]]
 
 
 class translate_redis_errors:

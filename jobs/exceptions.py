@@ -14,6 +14,7 @@
     ├── JobCancelled              the job was cancelled (its recorded error)
     ├── ResultTimeout             JobResult.get() gave up waiting
     ├── ScheduleError             an invalid cron expression, interval or zone
+    ├── WorkflowError             a chain, group or chord that cannot be built
     └── WorkerError               the worker cannot start
 
 `InvalidTask`, `TaskResultDoesNotExist` and `InvalidTaskBackend` come from
@@ -90,6 +91,10 @@ class ResultTimeout(JobsError, TimeoutError):
 
 class ScheduleError(JobsError, ValueError):
     """The schedule is invalid."""
+
+
+class WorkflowError(JobsError, ValueError):
+    """The workflow cannot be built as given; nothing was enqueued."""
 
 
 class WorkerError(JobsError):

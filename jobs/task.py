@@ -12,7 +12,7 @@ per-task retries and timeouts on `JobsTask`, waiting on `JobResult`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, cast
 
@@ -89,6 +89,29 @@ class JobsTask(Task):  # type: ignore[type-arg]
 
     def get_backend(self) -> JobsBackend:
         return cast("JobsBackend", Task.get_backend(self))
+
+    def bind(self, *args: Any, **kwargs: Any) -> Step:
+        """Return this task with its arguments, as a step of a workflow.
+
+        In `jobs.chain()`, the step receives the previous step's return value
+        before `args` (after the context, for `takes_context` tasks), unless
+        made with `.ignore_previous()`.
+        """
+        return Step(task=self, args=args, kwargs=kwargs)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """A task and its arguments, waiting to be part of a workflow (see jobs.chain)."""
+
+    task: JobsTask
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    takes_previous: bool = True  # in a chain: gets the previous return value first
+
+    def ignore_previous(self) -> Step:
+        """Return this step run with its own arguments only, in any chain."""
+        return replace(self, takes_previous=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,6 +9,7 @@ slow re-read (every RECHECK seconds) covers a message lost to a Redis restart.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from django.tasks.exceptions import TaskResultDoesNotExist
@@ -45,45 +46,72 @@ def finished_record(
     store: ResultStore, config: JobsOptions, result_id: str, timeout: float | None
 ) -> Record:
     """Block until the job is finished; return its record."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    pubsub = connections.sync_client(config).pubsub()  # type: ignore[no-untyped-call]
-    try:
-        pubsub.subscribe(DONE_CHANNEL_PREFIX + result_id)
-        record = store.get(result_id)
-        while record is not None and record["status"] not in FINISHED:
-            remaining = _remaining(deadline)
-            if remaining <= 0:
-                raise _timed_out(result_id, timeout)
-            message = pubsub.get_message(
-                ignore_subscribe_messages=True, timeout=remaining
-            )
-            record = _from_message(message) or store.get(result_id)
-    finally:
-        pubsub.close()
-    if record is None:
-        raise TaskResultDoesNotExist(result_id)
-    return record
+    return until_finished(
+        lambda: store.get(result_id), config, result_id, timeout, _from_message
+    )
 
 
 async def afinished_record(
     store: ResultStore, config: JobsOptions, result_id: str, timeout: float | None
 ) -> Record:
     """See finished_record()."""
+    return await auntil_finished(
+        lambda: store.aget(result_id), config, result_id, timeout, _from_message
+    )
+
+
+def until_finished[State: Mapping[str, Any]](
+    read: Callable[[], State | None],
+    config: JobsOptions,
+    done_id: str,
+    timeout: float | None,
+    from_message: Callable[[dict[str, Any] | None], State | None] = lambda m: None,
+) -> State:
+    """Block until `read()` says SUCCESSFUL or FAILED, woken on `done_id`'s
+    channel (whose message `from_message` may turn into the state itself)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pubsub = connections.sync_client(config).pubsub()  # type: ignore[no-untyped-call]
+    try:
+        pubsub.subscribe(DONE_CHANNEL_PREFIX + done_id)
+        state = read()
+        while state is not None and state["status"] not in FINISHED:
+            remaining = _remaining(deadline)
+            if remaining <= 0:
+                raise _timed_out(done_id, timeout)
+            message = pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=remaining
+            )
+            state = from_message(message) or read()
+    finally:
+        pubsub.close()
+    if state is None:
+        raise TaskResultDoesNotExist(done_id)
+    return state
+
+
+async def auntil_finished[State: Mapping[str, Any]](
+    read: Callable[[], Awaitable[State | None]],
+    config: JobsOptions,
+    done_id: str,
+    timeout: float | None,
+    from_message: Callable[[dict[str, Any] | None], State | None] = lambda m: None,
+) -> State:
+    """See until_finished()."""
     deadline = None if timeout is None else time.monotonic() + timeout
     pubsub = connections.async_client(config).pubsub()
     try:
-        await pubsub.subscribe(DONE_CHANNEL_PREFIX + result_id)
-        record = await store.aget(result_id)
-        while record is not None and record["status"] not in FINISHED:
+        await pubsub.subscribe(DONE_CHANNEL_PREFIX + done_id)
+        state = await read()
+        while state is not None and state["status"] not in FINISHED:
             remaining = _remaining(deadline)
             if remaining <= 0:
-                raise _timed_out(result_id, timeout)
+                raise _timed_out(done_id, timeout)
             message = await pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=remaining
             )
-            record = _from_message(message) or await store.aget(result_id)
+            state = from_message(message) or await read()
     finally:
         await pubsub.aclose()  # type: ignore[no-untyped-call]
-    if record is None:
-        raise TaskResultDoesNotExist(result_id)
-    return record
+    if state is None:
+        raise TaskResultDoesNotExist(done_id)
+    return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -28,6 +29,50 @@ def add(x: int, y: int) -> int:
 async def aadd(x: int, y: int) -> int:
     await asyncio.sleep(0)
     return x + y
+
+
+# Workflows (tests/*/test_workflows.py). Runs are counted in Redis, as `counted`.
+
+
+@task
+def double(x: int) -> int:
+    return x * 2
+
+
+@task
+def listed(*values: Any) -> list[Any]:
+    return list(values)
+
+
+@task
+async def tally(values: list[int], key: str) -> int:
+    """A chord's callback: count this run in Redis, return the values' sum."""
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    client.rpush(f"test:tally:{key}", json.dumps(values))
+    client.close()
+    return sum(values)
+
+
+@task(max_attempts=3, retry_backoff=0, retry_on=(ConnectionError,))
+async def flaky_member(key: str, value: int) -> int:
+    """Fail the first attempt (counted in Redis, across processes), then return."""
+    client = _test_redis()
+    attempt = client.incr(f"test:runs:{key}")
+    client.close()
+    if attempt < 2:
+        raise ConnectionError(f"attempt {attempt} of {key} failed")
+    return value
+
+
+@task
+async def member(key: str, value: int, seconds: float = 0.0) -> int:
+    """Count this run in Redis, sleep, return `value`."""
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    client.close()
+    await asyncio.sleep(seconds)
+    return value
 
 
 @task

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import NoScriptError
 
-from jobs.redis import scripts
+from jobs.redis import flows, scripts
 
 if TYPE_CHECKING:
     from jobs.redis.wire import AsyncWire
@@ -76,7 +76,8 @@ class CommandBatcher:
         return await self.wire.call_many(commands)
 
     async def _load_scripts(self) -> None:
-        await self.wire.call_many([("SCRIPT", "LOAD", s.source) for s in scripts.ALL])
+        every = (*scripts.ALL, *flows.ALL)
+        await self.wire.call_many([("SCRIPT", "LOAD", s.source) for s in every])
 
     async def close(self) -> None:
         """Wait for what is queued to be sent."""

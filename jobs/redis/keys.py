@@ -40,6 +40,9 @@ METRICS_KEY = "jobs:metrics"  # hash: counters and duration histograms, by task
 WORKER_KEY_PREFIX = "jobs:worker:"  # + worker id: hash describing a live worker
 SCHEDULES_CHANNEL = "jobs:schedules"  # pub/sub: pks of changed Schedule rows, or "*"
 SCHEDULES_LAST_KEY = "jobs:schedules:last"  # hash: schedule key -> its last job id
+WORKFLOW_KEY_PREFIX = "jobs:workflow:"  # + workflow id: hash, see jobs.redis.flows
+WORKFLOWS_KEY = "jobs:workflows"  # sorted set: workflow id -> created (ms)
+WORKFLOWS_MAX = 10_000  # entries kept in WORKFLOWS_KEY (the hashes expire alone)
 
 WAKE_TOKENS_MAX = 1000  # tokens kept per queue; more would only wake idle workers
 UNIQUE_TTL = 86_400  # seconds a caller-chosen job id stays taken after enqueue
@@ -76,5 +79,8 @@ __all__ = [
     "WAKE_TOKENS_MAX",
     "WORKERS_KEY",
     "WORKER_KEY_PREFIX",
+    "WORKFLOWS_KEY",
+    "WORKFLOWS_MAX",
+    "WORKFLOW_KEY_PREFIX",
     "queue_key",
 ]

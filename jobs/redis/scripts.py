@@ -197,7 +197,8 @@ return {out, earliest}
 # Frees memory before it writes, so it succeeds on a full Redis. Indexes the job
 # in `jobs:recent` by end time (the heartbeat trims it: TRIM_RECENT).
 # Returns 1 if the lease was still ours, 0 if another worker had taken it over.
-FINISH = LuaScript("""#!lua flags=allow-oom
+# (FINISH_BODY sets `owned`; a workflow's step ends with it too: jobs.redis.flows.)
+FINISH_BODY = """
 local id = ARGV[1]
 local lease_key = 'arq:in-progress:' .. id
 local owned = redis.call('GET', lease_key) == ARGV[2]
@@ -208,9 +209,14 @@ if ARGV[3] ~= '' then redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4]) end
 if KEYS[3] ~= '' then redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[4]) end
 redis.call('ZADD', 'jobs:recent', ARGV[5], id)
 redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
-if owned then return 1 end
+"""
+FINISH = LuaScript(
+    "#!lua flags=allow-oom"
+    + FINISH_BODY
+    + """if owned then return 1 end
 return 0
-""")
+"""
+)
 
 # KEYS: queue, wake, result
 # ARGV: id, due ms, result record ('' = stored elsewhere), result ttl ms,

@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.tasks.signals import task_finished
 from redis.exceptions import RedisError
 
-from jobs import records
+from jobs import records, serialization
 from jobs.exceptions import (
     JobCancelled,
     JobNotRunnable,
@@ -25,8 +25,8 @@ from jobs.exceptions import (
     SerializationError,
 )
 from jobs.records import Record, arq_result
-from jobs.redis import scripts
-from jobs.redis.keys import ARQ_RESULT_KEY_PREFIX
+from jobs.redis import flows, scripts
+from jobs.redis.keys import ARQ_RESULT_KEY_PREFIX, WORKFLOW_KEY_PREFIX
 from jobs.redis.scripts import now_ms
 from jobs.worker.execution import (
     NOT_RUNNABLE,
@@ -70,6 +70,20 @@ def send_finished(sender: type, result: JobResult, error: BaseException | None) 
     except BaseException:
         error.__traceback__ = traceback  # the task's frames, without this one
         task_finished.send(sender, task_result=result)
+
+
+def workflow_step(claimed: Claimed) -> dict[str, Any] | None:
+    """{"id", "stage", "index"} when the job is a step of a workflow."""
+    meta = claimed.job.meta if claimed.job is not None else None
+    step = meta.get("workflow") if meta else None
+    return step if isinstance(step, dict) else None
+
+
+def step_args(step: dict[str, Any], record: Record) -> list[Any]:
+    """FINISH_STEP's arguments after FINISH's: the step and how it ended."""
+    ok = record["status"] == "SUCCESSFUL"
+    value = serialization.dumps(record.get("return_value")) if ok else ""
+    return [step["id"], step["stage"], step["index"], "ok" if ok else "", value]
 
 
 class Recorder:
@@ -188,11 +202,15 @@ class Recorder:
             arq_record = arq_result(
                 outcome.record, max(claimed.attempt, 1), claimed.queue_key
             )
-        owned = await self.worker.batcher.script(
-            scripts.FINISH,
-            [claimed.queue_key, result_key, arq_key],
-            [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms(), arq_record],
-        )
+        keys = [claimed.queue_key, result_key, arq_key]
+        args = [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms(), arq_record]
+        step = workflow_step(claimed)
+        if step is None:
+            owned = await self.worker.batcher.script(scripts.FINISH, keys, args)
+        else:
+            keys.append(WORKFLOW_KEY_PREFIX + step["id"])
+            args += step_args(step, outcome.record)
+            owned, _ = await self.worker.batcher.script(flows.FINISH_STEP, keys, args)
         if not owned:
             logger.warning(
                 "job %s finished here after its lease passed to another worker",

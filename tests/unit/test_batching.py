@@ -16,7 +16,7 @@ from django.core.cache.backends.locmem import LocMemCache
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import NoScriptError, ResponseError
 
-from jobs.redis import scripts
+from jobs.redis import flows, scripts
 from jobs.redis.batching import CommandBatcher
 from jobs.results import RedisResultStore, ResultStore
 from jobs.worker.running import TICK, RunningWriter
@@ -91,7 +91,8 @@ async def test_scripts_redis_forgot_are_loaded_and_the_batch_sent_again():
     assert await batcher.script(scripts.TRIM_RECENT, ["k"], [0, 1]) == "EVALSHA"
     sent = [batch[0][0] for batch in wire.batches]
     assert sent == ["EVALSHA", "SCRIPT", "EVALSHA"]
-    assert len(wire.batches[1]) == len(scripts.ALL)
+    # the workflows' scripts too: a step's job ends with FINISH_STEP
+    assert len(wire.batches[1]) == len(scripts.ALL) + len(flows.ALL)
 
 
 @pytest.fixture
