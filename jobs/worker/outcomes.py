@@ -75,8 +75,15 @@ def send_finished(sender: type, result: JobResult, error: BaseException | None) 
 def workflow_step(claimed: Claimed) -> dict[str, Any] | None:
     """{"id", "stage", "index"} when the job is a step of a workflow."""
     meta = claimed.job.meta if claimed.job is not None else None
-    step = meta.get("workflow") if meta else None
-    return step if isinstance(step, dict) else None
+    step = meta.get("workflow") if isinstance(meta, dict) else None
+    if not isinstance(step, dict):
+        return None
+    # A planted payload's bad step ends as a plain job (FINISH_STEP would find
+    # no such slot in any workflow anyway).
+    shape = (step.get("id"), step.get("stage"), step.get("index"))
+    if not (isinstance(shape[0], str) and all(type(n) is int for n in shape[1:])):
+        return None
+    return step
 
 
 def step_args(step: dict[str, Any], record: Record) -> list[Any]:

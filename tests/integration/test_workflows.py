@@ -153,3 +153,17 @@ def test_a_workflow_is_found_again_by_its_id():
     assert again.layout[0]["steps"][0]["task"] == "tests.tasks.add"
     with pytest.raises(TaskResultDoesNotExist):
         get_workflow("nope")
+
+
+@pytest.mark.parametrize(
+    "step",
+    [{"id": 5}, {"id": "gone", "stage": 0, "index": 0}, "not a step"],
+    ids=["malformed", "no-such-workflow", "not-a-dict"],
+)
+def test_a_job_claiming_a_workflow_it_is_not_in_ends_as_a_plain_job(r, step):
+    backend = default_task_backend
+    result = backend.enqueue(tasks.add, [1, 2], {}, meta={"workflow": step})
+    assert drain()["complete"] == 1
+    result.refresh()
+    assert result.return_value == 3
+    assert not r.keys("jobs:workflow:*")
