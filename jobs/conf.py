@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypedDict
 from urllib.parse import unquote, urlsplit
 
+from django.core.exceptions import ImproperlyConfigured
 from django.tasks.exceptions import InvalidTaskBackend
+from django.utils.module_loading import import_string
 
 
 class OptionsDict(TypedDict, total=False):
@@ -196,7 +198,13 @@ class JobsSettings:
     JOBS_DASHBOARD_ROWS: finished jobs per dashboard page; default 50.
     JOBS_METRICS_TOKEN: the bearer token Prometheus scrapes the metrics view
         with; default None (logged-in staff only).
+    JOBS_WORKER_HOOKS: arq's worker hooks by name (`on_startup`, `on_shutdown`,
+        `on_job_start`, `on_job_end`), each a dotted path to a coroutine
+        function taking arq's `ctx` dict; run by `jobs_worker` and by `arq
+        jobs.arq.WorkerSettings` alike; default {}.
     """
+
+    HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end")
 
     @property
     def SCHEDULES(self) -> dict[str, Any]:
@@ -228,6 +236,20 @@ class JobsSettings:
 
         token = getattr(settings, "JOBS_METRICS_TOKEN", None)
         return str(token) if token else None
+
+    @property
+    def WORKER_HOOKS(self) -> dict[str, Any]:
+        """The hooks, imported; ImproperlyConfigured for an unknown name."""
+        from django.conf import settings
+
+        hooks = dict(getattr(settings, "JOBS_WORKER_HOOKS", None) or {})
+        unknown = sorted(set(hooks) - set(self.HOOKS))
+        if unknown:
+            raise ImproperlyConfigured(
+                f"JOBS_WORKER_HOOKS: unknown hooks {unknown}; expected some of "
+                f"{list(self.HOOKS)}."
+            )
+        return {name: import_string(path) for name, path in hooks.items()}
 
 
 jobs_settings = JobsSettings()

@@ -77,6 +77,24 @@ def raise_remote(error: TaskError) -> NoReturn:
     raise rebuilt(error.exception_class_path, message) from remote
 
 
+def arq_dumps(data: dict[str, Any]) -> bytes:
+    """A JSON `job_serializer` for arq's Worker: a failed job's exception is
+    written as `records.arq_result` writes it ("<class path>: <message>", the
+    path under "e"), so both kinds of worker leave the same arq result."""
+    value = data.get("r")
+    if isinstance(value, BaseException):
+        path = class_path(value)
+        if isinstance(value, asyncio.CancelledError):
+            path = JOB_CANCELLED
+        data = {**data, "r": f"{path}: {value}", "e": path}
+    return serialization.dumps(data)
+
+
+def class_path(exc: BaseException) -> str:
+    cls = type(exc)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
 def arq_loads(raw: bytes) -> Any:
     """A JSON `job_deserializer` for arq's client that re-raises our failures.
 

@@ -20,6 +20,8 @@ import redis
 from django.test import override_settings
 
 from tests.servers import (
+    ARQ_WORKER,
+    JOBS_WORKER,
     PostgresCluster,
     RedisServer,
     WorkerProcess,
@@ -81,11 +83,23 @@ def own_redis() -> Iterator[Callable[..., RedisServer]]:
 @pytest.fixture
 def worker_process(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     """Start `manage.py jobs_worker` subprocesses; stopped at teardown."""
+    yield from _processes(tmp_path, "worker", JOBS_WORKER, ["-l", "info"])
+
+
+@pytest.fixture
+def arq_process(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start `arq jobs.arq.WorkerSettings` subprocesses (arq's own CLI)."""
+    yield from _processes(tmp_path, "arq", ARQ_WORKER, [])
+
+
+def _processes(
+    tmp_path: Path, name: str, command: list[str], first: list[str]
+) -> Iterator[Callable[..., WorkerProcess]]:
     started: list[WorkerProcess] = []
 
     def start(*args: str, **env: str) -> WorkerProcess:
-        log = tmp_path / f"worker-{len(started)}.log"
-        worker = WorkerProcess(["-l", "info", *args], worker_env(**env), log)
+        log = tmp_path / f"{name}-{len(started)}.log"
+        worker = WorkerProcess([*first, *args], worker_env(**env), log, command)
         started.append(worker)
         return worker
 

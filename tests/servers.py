@@ -229,14 +229,25 @@ def worker_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class WorkerProcess:
-    """A `manage.py jobs_worker` subprocess, its output in a log file."""
+JOBS_WORKER = [sys.executable, str(ROOT / "manage.py"), "jobs_worker"]
+ARQ_WORKER = [sys.executable, "-m", "arq", "jobs.arq.WorkerSettings"]  # arq's CLI
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+
+class WorkerProcess:
+    """A worker subprocess (`manage.py jobs_worker`, or `command`), its output
+    in a log file."""
+
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        log: Path,
+        command: list[str] = JOBS_WORKER,
+    ) -> None:
         self.log_path = log
         self.log = open(log, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "jobs_worker", *args],
+            [*command, *args],
             cwd=ROOT,
             env=env,
             stdout=self.log,

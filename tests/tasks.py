@@ -296,3 +296,16 @@ async def logged(context: JobsTaskContext, path: str) -> None:
         os.write(fd, line)  # one write under PIPE_BUF: lines never interleave
     finally:
         os.close(fd)
+
+
+async def hook_startup(ctx: dict[str, Any]) -> None:
+    """JOBS_WORKER_HOOKS of the worker tests: what ran, in `seen`."""
+    seen.append(("hook_startup",))
+
+
+async def hook_job_start(ctx: dict[str, Any]) -> None:
+    seen.append(("hook_job_start", ctx["job_id"]))
+
+
+async def hook_job_end(ctx: dict[str, Any]) -> None:
+    seen.append(("hook_job_end", ctx["job_id"]))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import arq.jobs
@@ -25,21 +24,6 @@ from tests import tasks
 from tests.servers import RedisServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def dumps(value: object) -> bytes:
-    return json.dumps(value).encode()
-
-
-@pytest.fixture
-async def arq_pool(test_redis: RedisServer) -> AsyncIterator[ArqRedis]:
-    """A pool as an arq user makes it: arq's default queue, a JSON serializer."""
-    settings = RedisSettings(host="127.0.0.1", port=test_redis.port)
-    pool = await create_pool(
-        settings, job_serializer=dumps, job_deserializer=json.loads
-    )
-    yield pool
-    await pool.aclose()
 
 
 async def test_default_queue_is_arqs(arq_pool: ArqRedis) -> None:

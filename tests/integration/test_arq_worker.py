@@ -1,0 +1,174 @@
+"""arq's own Worker running Django tasks (jobs.arq.WorkerSettings), in this
+process: results as Django reads them, retries, cancels, schedules as arq's
+cron_jobs, hooks. The `arq` CLI itself: tests/acceptance/test_arq_cli.py."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from types import ModuleType
+
+import pytest
+from arq.connections import RedisSettings
+from arq.jobs import Job, JobStatus
+from arq.worker import Worker, create_worker
+from asgiref.sync import sync_to_async
+from django.tasks import default_task_backend
+from django.tasks.base import TaskResultStatus
+from django.test import override_settings
+
+from jobs.failures import arq_loads
+from jobs.schedules.models import Schedule
+from tests import tasks
+from tests.servers import RedisServer
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    # arq 0.28's Worker.close() calls redis-py's deprecated close().
+    pytest.mark.filterwarnings("ignore:Call to deprecated close:DeprecationWarning"),
+]
+
+HOOKS = {
+    "on_startup": "tests.tasks.hook_startup",
+    "on_job_start": "tests.tasks.hook_job_start",
+    "on_job_end": "tests.tasks.hook_job_end",
+}
+
+
+@pytest.fixture
+def arq_settings(test_redis: RedisServer) -> Iterator[ModuleType]:
+    """jobs.arq as `arq` imports it, built for this test's settings."""
+    with override_settings(JOBS_WORKER_HOOKS=HOOKS):
+        module = importlib.import_module("jobs.arq")
+        yield importlib.reload(module)
+
+
+def worker_of(module: ModuleType, test_redis: RedisServer, **kwargs: object) -> Worker:
+    settings = RedisSettings(host="127.0.0.1", port=test_redis.port)
+    options = {"burst": True, "handle_signals": False, "poll_delay": 0.05, **kwargs}
+    return create_worker(module.WorkerSettings, redis_settings=settings, **options)
+
+
+@pytest.fixture
+async def burst(
+    arq_settings: ModuleType, test_redis: RedisServer
+) -> AsyncIterator[object]:
+    async def run() -> Worker:
+        worker = worker_of(arq_settings, test_redis)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+        return worker
+
+    yield run
+
+
+async def test_tasks_run_and_django_reads_their_results(burst, arq_pool) -> None:
+    sync = await tasks.add.aenqueue(2, 3)
+    coro = await tasks.aadd.aenqueue(4, 5)
+    worker = await burst()
+    assert worker.jobs_complete == 2
+    for result, value in ((sync, 5), (coro, 9)):
+        assert await result.aget(timeout=1) == value
+        assert result.status == TaskResultStatus.SUCCESSFUL
+        assert result.enqueued_at <= result.started_at <= result.finished_at
+        assert result.worker_ids[0].count(":") == 2
+    # arq's result too, written by arq's worker with our JSON serializer.
+    job = Job(sync.id, arq_pool, _deserializer=json.loads)
+    assert await job.status() == JobStatus.complete
+    assert await job.result(timeout=1) == 5
+    # Hooks of JOBS_WORKER_HOOKS ran around each job.
+    assert tasks.seen.count(("hook_job_start", sync.id)) == 1
+    assert tasks.seen.count(("hook_job_end", sync.id)) == 1
+    assert ("hook_startup",) in tasks.seen
+
+
+async def test_a_failure_is_recorded_for_django_and_arq(burst, arq_pool) -> None:
+    result = await tasks.boom.aenqueue("kaput")
+    worker = await burst()
+    assert worker.jobs_failed == 1
+    with pytest.raises(ValueError, match="kaput"):
+        await result.aget(timeout=1)
+    assert result.errors[-1].exception_class_path == "builtins.ValueError"
+    with pytest.raises(ValueError, match="kaput"):
+        await Job(result.id, arq_pool, _deserializer=arq_loads).result(timeout=1)
+
+
+async def test_retries_follow_the_tasks_policy(burst) -> None:
+    result = await tasks.flaky.aenqueue("arq-k1")
+    worker = await burst()
+    assert (worker.jobs_retried, worker.jobs_complete) == (2, 1)
+    assert await result.aget(timeout=1) == 3
+    assert result.attempts == 3
+    assert [e.exception_class_path for e in result.errors] == [
+        "builtins.ConnectionError",
+        "builtins.ConnectionError",
+    ]
+
+
+async def test_backend_cancel_stops_a_running_coroutine(
+    arq_settings: ModuleType, test_redis: RedisServer
+) -> None:
+    result = await tasks.asleeper.aenqueue(30)
+    worker = worker_of(arq_settings, test_redis)
+    running = asyncio.create_task(worker.async_run())
+    try:
+        while (await default_task_backend.results.aget(result.id))["status"] != (
+            "RUNNING"
+        ):
+            await asyncio.sleep(0.02)
+        await default_task_backend.acancel_outcome(result.id)
+        await asyncio.wait_for(running, 10)
+    finally:
+        running.cancel()
+        await worker.close()
+    await result.arefresh()
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class_path == "jobs.exceptions.JobCancelled"
+
+
+async def test_an_arq_abort_of_a_queued_job_is_recorded_not_run(r, burst) -> None:
+    result = await tasks.record.aenqueue("aborted")
+    r.zadd("arq:abort", {result.id: 1})  # what arq's Job.abort() does
+    await burst()
+    await result.arefresh()
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class_path == "jobs.exceptions.JobCancelled"
+    assert "aborted" not in tasks.seen
+
+
+async def test_schedules_are_arqs_cron_jobs(
+    arq_settings: ModuleType, test_redis: RedisServer
+) -> None:
+    schedule = await sync_to_async(Schedule.objects.create)(
+        name="every second",
+        task="tests.tasks.record",
+        args=["from cron"],
+        interval=timedelta(seconds=1),
+    )
+    module = await sync_to_async(importlib.reload)(arq_settings)  # at start-up
+    [cron] = module.WorkerSettings.cron_jobs
+    assert cron.name == f"db:{schedule.pk}"
+    worker = worker_of(module, test_redis, burst=False)
+    running = asyncio.create_task(worker.async_run())
+    try:
+        while not await first_run(schedule.pk):
+            await asyncio.sleep(0.05)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await worker.close()
+    job_id = await first_run(schedule.pk)
+    assert job_id.startswith(f"schedule:{schedule.pk}:")
+    result = await default_task_backend.aget_result(job_id)
+    assert result.args == ["from cron"]
+    assert result.meta["schedule"] == "every second"
+
+
+async def first_run(pk: int) -> str:
+    schedule = await sync_to_async(Schedule.objects.get)(pk=pk)
+    return schedule.last_result_id
