@@ -16,8 +16,11 @@ Notes:
         functions in its thread pool.
     supports_get_result: yes; results live in a Django cache (RESULTS_CACHE, by
         default a Redis cache on REDIS_URL with a JSON serializer).
-    supports_priority: no. Use queues instead: `jobs_worker --queues high,default`
-        always takes due jobs from `high` before `default`.
+    supports_priority: yes; `.using(priority=-100..100)`. Within one queue a
+        worker takes due jobs highest priority first, in due order among equals
+        (a deferred job takes its priority when due). Queues come first:
+        `jobs_worker --queues high,default` takes every due job of `high`, of
+        any priority, before any of `default`.
     QUEUES: the queue names jobs may use, in the order a worker takes them
         (default `["default"]`). `[]` accepts any name, as Django's backends
         do; a worker then runs the queues given with `--queues`, else `default`.
@@ -95,7 +98,7 @@ class JobsBackend(BaseTaskBackend):
     supports_defer = True
     supports_async_task = True
     supports_get_result = True
-    supports_priority = False
+    supports_priority = True
 
     def __init__(self, alias: str, params: dict[str, Any]) -> None:
         super().__init__(alias, params)
@@ -346,7 +349,9 @@ class JobsBackend(BaseTaskBackend):
 
     def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
         result_key, encoded = self.results.script_args(cancelled)
-        queue = queue_key(cancelled.get("queue", DEFAULT_QUEUE))
+        queue = queue_key(
+            cancelled.get("queue", DEFAULT_QUEUE), int(cancelled.get("priority", 0))
+        )
         keys = [queue, result_key, ""]
         now_ms = int(timezone.now().timestamp() * 1000)
         args = [cancelled["id"], now_ms, encoded, self.results.ttl_ms, b""]

@@ -20,6 +20,7 @@ from jobs.exceptions import PayloadTooLarge
 from jobs.records import Record
 from jobs.redis.keys import (
     JOB_KEY_PREFIX,
+    PRIORITIES_KEY_PREFIX,
     UNIQUE_KEY_PREFIX,
     UNIQUE_TTL,
     WAKE_KEY_PREFIX,
@@ -77,9 +78,10 @@ def prepare(
     record = result.to_record()
     result_key, encoded = store.script_args(record)
     queue = task.queue_name
+    priority = int(task.priority)
     keys = [
         JOB_KEY_PREFIX + result.id,
-        queue_key(queue),
+        queue_key(queue, priority),
         WAKE_KEY_PREFIX + queue,
         UNIQUE_KEY_PREFIX + result.id,
         result_key,
@@ -96,6 +98,9 @@ def prepare(
         store.ttl_ms,
         WAKE_TOKENS_MAX,
     ]
+    if priority:
+        keys.append(PRIORITIES_KEY_PREFIX + queue)
+        argv.append(priority)
     return Prepared(result=result, keys=keys, args=argv, record=record)
 
 
@@ -123,6 +128,7 @@ def encode_payload(result: JobResult, now: datetime, max_payload: int) -> bytes:
         backend=result.backend,
         run_after_ms=int(run_after.timestamp() * 1000) if run_after else None,
         meta=result.meta,
+        priority=int(task.priority),
     ).encode()
     if len(payload) > max_payload:
         raise PayloadTooLarge(

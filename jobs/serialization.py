@@ -105,6 +105,7 @@ class JobPayload:
     backend: str  # "b"
     run_after_ms: int | None = None  # "r"
     meta: dict[str, Any] | None = None  # "m": e.g. the schedule that made the job
+    priority: int = 0  # "p", absent when 0
 
     def encode(self) -> bytes:
         data: dict[str, Any] = {
@@ -120,6 +121,8 @@ class JobPayload:
             data["r"] = self.run_after_ms
         if self.meta:
             data["m"] = self.meta
+        if self.priority:
+            data["p"] = self.priority
         return dumps(data)
 
     @classmethod
@@ -144,6 +147,7 @@ class JobPayload:
             backend=data.get("b", "default"),
             run_after_ms=data.get("r"),
             meta=data.get("m"),
+            priority=data.get("p", 0),
         )
         wrong = payload.wrong_fields()
         if wrong:
@@ -161,6 +165,7 @@ class JobPayload:
             ("b", self.backend, str, False),
             ("r", self.run_after_ms, int, True),
             ("m", self.meta, dict, True),
+            ("p", self.priority, int, False),
         ]
         wrong = [
             f'"{name}" is {_short(value)}, not {kind.__name__}'
@@ -170,6 +175,8 @@ class JobPayload:
         for name, ms in (("et", self.enqueued_ms), ("r", self.run_after_ms)):
             if type(ms) is int and not 0 <= ms <= MAX_MS:
                 wrong.append(f'"{name}" is {_short(ms)}, out of a date\'s range')
+        if type(self.priority) is int and not -100 <= self.priority <= 100:
+            wrong.append(f'"p" is {_short(self.priority)}, out of -100..100')
         if type(self.task_path) is str and not self.task_path:
             wrong.append('"f" is empty')
         if type(self.queue_name) is str and not self.queue_name:

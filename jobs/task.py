@@ -192,8 +192,15 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
     def from_record(cls, record: Record, task: JobsTask) -> JobResult:
         """Rebuild the result of `record`, for `task` (already looked up)."""
         run_after = _dt(record.get("run_after"))
-        if run_after is not None or record.get("queue") != task.queue_name:
-            task = task.using(queue_name=record.get("queue"), run_after=run_after)
+        priority = record.get("priority", 0)
+        if (
+            run_after is not None
+            or record.get("queue") != task.queue_name
+            or priority != task.priority
+        ):
+            task = task.using(
+                queue_name=record.get("queue"), run_after=run_after, priority=priority
+            )
         result = cls(
             task=task,
             id=record["id"],

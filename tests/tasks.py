@@ -213,6 +213,16 @@ def counted_sync(key: str, seconds: float = 0.0) -> str:
     return key
 
 
+@task
+def in_order(label: str) -> str:
+    """Append `label` to the Redis list test:order: the order jobs ran in, from
+    any process."""
+    client = _test_redis()
+    client.rpush("test:order", label)
+    client.close()
+    return label
+
+
 @task(max_attempts=2)
 def poison(key: str) -> None:
     """A job that kills the process running it, every time."""

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, cast
 
 from jobs.records import Record
 from jobs.redis import connections
-from jobs.redis.keys import RECENT_KEY, WORKER_KEY_PREFIX, WORKERS_KEY, queue_key
+from jobs.redis.keys import (
+    PRIORITIES_KEY_PREFIX,
+    RECENT_KEY,
+    WORKER_KEY_PREFIX,
+    WORKERS_KEY,
+    priority_prefix,
+    queue_key,
+)
 from jobs.redis.scripts import LuaScript, now_ms
 
 if TYPE_CHECKING:
@@ -28,23 +35,31 @@ if TYPE_CHECKING:
 RUNNING_MAX = 500  # running job ids returned per queue
 FINISHED = ("SUCCESSFUL", "FAILED")
 
-# KEYS: queues. ARGV: now ms, lease ms, running ids returned at most per queue.
-# Returns per queue {length, due now, running count, {id, worker id, ...}}.
+# KEYS: n queues, their n priorities sets. ARGV: now ms, lease ms, running ids
+# returned at most per queue, then the n queues' priority prefixes.
+# Returns per queue {length, due now, running count, {id, worker id, ...}},
+# counting the jobs of every priority (see scripts.QUEUE_KEYS_LUA).
 QUEUES = LuaScript("""#!lua flags=no-writes
 local now, lease, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local nq = #KEYS / 2
 local out = {}
-for i = 1, #KEYS do
-  local q = KEYS[i]
-  local length = redis.call('ZCARD', q)
-  local due = redis.call('ZCOUNT', q, '-inf', now)
-  local running, ids = 0, {}
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', q, '(' .. now, now + lease)) do
-    local holder = redis.call('GET', 'arq:in-progress:' .. id)
-    if holder then
-      running = running + 1
-      if running <= cap then
-        ids[#ids + 1] = id
-        ids[#ids + 1] = holder
+for i = 1, nq do
+  local sets = {KEYS[i]}
+  for _, level in ipairs(redis.call('ZRANGE', KEYS[nq + i], 0, -1)) do
+    sets[#sets + 1] = ARGV[3 + i] .. level
+  end
+  local length, due, running, ids = 0, 0, 0, {}
+  for _, q in ipairs(sets) do
+    length = length + redis.call('ZCARD', q)
+    due = due + redis.call('ZCOUNT', q, '-inf', now)
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', q, '(' .. now, now + lease)) do
+      local holder = redis.call('GET', 'arq:in-progress:' .. id)
+      if holder then
+        running = running + 1
+        if running <= cap then
+          ids[#ids + 1] = id
+          ids[#ids + 1] = holder
+        end
       end
     end
   end
@@ -52,6 +67,13 @@ for i = 1, #KEYS do
 end
 return out
 """)
+
+
+def queue_keys(client: redis.Redis, name: str) -> list[str]:
+    """The sorted sets holding queue `name`'s jobs: arq's, then one per priority."""
+    levels = cast("list[bytes]", client.zrange(PRIORITIES_KEY_PREFIX + name, 0, -1))
+    prefix = priority_prefix(name)
+    return [queue_key(name), *(prefix + level.decode() for level in levels)]
 
 
 def from_ms(ms: float) -> datetime:
@@ -97,11 +119,14 @@ def queue_stats(backend: JobsBackend, at_ms: int | None = None) -> list[QueueSta
     """Count each of the backend's queues, in its declared order."""
     names = backend.queue_order
     keys = [queue_key(name) for name in names]
+    keys += [PRIORITIES_KEY_PREFIX + name for name in names]
     wire = connections.sync_wire(backend.config)
     # Enqueue scores carry a µs fraction: round up, or a job queued this very
     # millisecond would count as deferred.
     now = math.ceil(time.time() * 1000) if at_ms is None else at_ms
-    rows = QUEUES.call(wire, keys, [now, backend.config.lease_ms, RUNNING_MAX])
+    args = [now, backend.config.lease_ms, RUNNING_MAX]
+    args += [priority_prefix(name) for name in names]
+    rows = QUEUES.call(wire, keys, args)
     stats = []
     for name, (length, due, running, pairs) in zip(names, rows, strict=True):
         ids = {

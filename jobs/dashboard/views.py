@@ -38,7 +38,6 @@ from jobs.conf import jobs_settings
 from jobs.dashboard import actions, monitor
 from jobs.dashboard import schedules as dashboard_schedules
 from jobs.dashboard.exporter import metrics_view
-from jobs.redis.keys import queue_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -114,17 +113,15 @@ def queued_rows(
     client = monitor.client_of(backend)
     waiting: list[tuple[str, float]] = []
     for queue in stats:
-        entries: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
-            queue_key(queue.name),
-            0,
-            QUEUED_SHOWN + queue.running,
-            withscores=True,
-        )
-        waiting += [
-            (job.decode(), score)
-            for job, score in entries
-            if job.decode() not in queue.running_ids
-        ]
+        for key in monitor.queue_keys(client, queue.name):
+            entries: list[tuple[bytes, float]] = client.zrange(  # type: ignore[assignment]
+                key, 0, QUEUED_SHOWN + queue.running, withscores=True
+            )
+            waiting += [
+                (job.decode(), score)
+                for job, score in entries
+                if job.decode() not in queue.running_ids
+            ]
     waiting.sort(key=lambda item: item[1])
     waiting = waiting[:QUEUED_SHOWN]
     found = monitor.records(backend, [job for job, _ in waiting])

@@ -27,6 +27,11 @@ from arq.constants import (
 
 QUEUE_KEY_PREFIX = "arq:queue:"  # + queue name: sorted set, score = due time (ms)
 DEFAULT_QUEUE = "default"  # Django's default queue name: arq's own queue key
+# Jobs of a priority other than 0 wait in a queue of their own beside arq's,
+# one per (queue, priority), scored the same way; a set per queue lists the
+# priorities that have one, so a claim visits them highest first.
+PRIORITY_QUEUE_KEY_PREFIX = "jobs:queue:"  # + queue name + ":" + priority
+PRIORITIES_KEY_PREFIX = "jobs:priorities:"  # + queue name: sorted set of priorities
 WAKE_KEY_PREFIX = "jobs:wake:"  # + queue name: list of wake-up tokens for idle workers
 UNIQUE_KEY_PREFIX = "jobs:unique:"  # + job id: claims a caller-chosen job id
 DONE_CHANNEL_PREFIX = "jobs:done:"  # + job id: pub/sub, published when a job ends
@@ -48,11 +53,23 @@ WAKE_TOKENS_MAX = 1000  # tokens kept per queue; more would only wake idle worke
 UNIQUE_TTL = 86_400  # seconds a caller-chosen job id stays taken after enqueue
 
 
-def queue_key(name: str) -> str:
-    """The sorted set of queue `name`: arq's `arq:queue` for Django's `default`,
-    so jobs enqueued by arq's `enqueue_job()` and ours share one queue, else
-    `arq:queue:<name>` (what arq's `_queue_name` takes for other queues)."""
-    return ARQ_DEFAULT_QUEUE if name == DEFAULT_QUEUE else QUEUE_KEY_PREFIX + name
+def queue_key(name: str, priority: int = 0) -> str:
+    """The sorted set of queue `name`'s jobs of `priority`.
+
+    Priority 0: arq's `arq:queue` for Django's `default`, so jobs enqueued by
+    arq's `enqueue_job()` and ours share one queue, else `arq:queue:<name>`
+    (what arq's `_queue_name` takes for other queues). Other priorities: a
+    sorted set of their own beside it, `jobs:queue:<name>:<priority>`.
+    """
+    if priority == 0:
+        return ARQ_DEFAULT_QUEUE if name == DEFAULT_QUEUE else QUEUE_KEY_PREFIX + name
+    # Unambiguous: a priority is an integer, so it holds no ":".
+    return f"{PRIORITY_QUEUE_KEY_PREFIX}{name}:{priority}"
+
+
+def priority_prefix(name: str) -> str:
+    """What the scripts put before a priority to name its queue (see queue_key)."""
+    return f"{PRIORITY_QUEUE_KEY_PREFIX}{name}:"
 
 
 __all__ = [
@@ -65,6 +82,8 @@ __all__ = [
     "IN_PROGRESS_KEY_PREFIX",
     "JOB_KEY_PREFIX",
     "METRICS_KEY",
+    "PRIORITIES_KEY_PREFIX",
+    "PRIORITY_QUEUE_KEY_PREFIX",
     "PROGRESS_CHANNEL_PREFIX",
     "QUEUE_KEY_PREFIX",
     "RECENT_KEY",
@@ -82,5 +101,6 @@ __all__ = [
     "WORKFLOWS_KEY",
     "WORKFLOWS_MAX",
     "WORKFLOW_KEY_PREFIX",
+    "priority_prefix",
     "queue_key",
 ]

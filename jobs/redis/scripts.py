@@ -102,9 +102,11 @@ def _replicated(reply: Any, acked: Any) -> tuple[Any, int]:
     return reply, int(acked)
 
 
-# KEYS: job, queue, wake, unique, result
+# KEYS: job, queue (of the job's priority), wake, unique, result,
+#       and for a priority other than 0 the queue's priorities set
 # ARGV: id, payload, score, job ttl ms, unique ttl ms ('' = no unique id),
-#       result record ('' = stored elsewhere), result ttl ms, max wake tokens
+#       result record ('' = stored elsewhere), result ttl ms, max wake tokens,
+#       priority (with the 6th key)
 # Returns 1 when queued, 0 when the id was taken (nothing written).
 ENQUEUE = LuaScript("""
 if ARGV[5] ~= '' then
@@ -114,26 +116,72 @@ elseif redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+if KEYS[6] then redis.call('ZADD', KEYS[6], ARGV[9], ARGV[9]) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7]) end
 redis.call('LPUSH', KEYS[3], 1)
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1)
 return 1
 """)
 
-# KEYS: n queues, then their n wake lists
-# ARGV: now ms, lease ms, how many, worker id, retry key ttl s, max payload bytes
+# A Lua function for the scripts that visit every job of a queue: the sorted
+# sets of queue `i` (KEYS[i], its priorities set KEYS[sets + i], the prefix of
+# its priority queues ARGV[prefixes + i]), highest priority first: those above
+# 0, arq's queue (priority 0), those below. A priority whose queue has emptied
+# leaves the set. With no priorities set (the common case) it costs one ZRANGE.
+QUEUE_KEYS_LUA = """
+local function queue_keys(i, sets, prefixes)
+  local levels = redis.call('ZRANGE', KEYS[sets + i], 0, -1)
+  if #levels == 0 then return {KEYS[i]} end
+  local out, placed = {}, false
+  for j = #levels, 1, -1 do
+    local level = levels[j]
+    local key = ARGV[prefixes + i] .. level
+    if redis.call('EXISTS', key) == 0 then
+      redis.call('ZREM', KEYS[sets + i], level)
+    else
+      if not placed and tonumber(level) < 0 then
+        out[#out + 1] = KEYS[i]
+        placed = true
+      end
+      out[#out + 1] = key
+    end
+  end
+  if not placed then out[#out + 1] = KEYS[i] end
+  return out
+end
+"""
+
+# KEYS: n queues, their n wake lists, their n priorities sets
+# ARGV: now ms, lease ms, how many, worker id, retry key ttl s, max payload
+#       bytes, then the n queues' priority prefixes (see QUEUE_KEYS_LUA)
+# Takes due jobs queue by queue in KEYS order, each queue's highest priority
+# first, and among equals the earliest due (FIFO).
 # Returns {{id, payload or nil, attempt (-1: aborted, 0: expired), queue index,
-#           problem}...}, earliest score left in any queue (nil if all empty).
+#           problem or nil, sorted set}...}, earliest score left in any of them
+# (nil if all empty). The last two come only when one is set: `sorted set`
+# when the job was not in the queue's own (it has a priority).
 # A job that cannot be a payload (over the size limit, not a string) comes with
 # an empty payload and a `problem`, so a worker records it FAILED on this claim
 # without reading it; a retry counter that is not a number starts again.
-CLAIM = LuaScript("""#!lua flags=allow-oom
+CLAIM = LuaScript(
+    """#!lua flags=allow-oom
+"""
+    + QUEUE_KEYS_LUA
+    + """
 local now, lease, want = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local maxp = tonumber(ARGV[6])
-local nq = #KEYS / 2
-local out = {}
-for i = 1, nq do
-  local q, got, rounds = KEYS[i], 0, 0
+local nq = #KEYS / 3
+local out, visited = {}, {}
+local function emit(id, payload, attempt, i, problem, tail)
+  local row = {id, payload, attempt, i}
+  if problem or tail then
+    row[5] = problem or false
+    row[6] = tail
+  end
+  out[#out + 1] = row
+end
+local function take(q, i, tail)
+  local got, rounds = 0, 0
   while want > 0 and rounds < 4 do
     rounds = rounds + 1
     local ids = redis.call('ZRANGEBYSCORE', q, '-inf', now, 'LIMIT', 0, want)
@@ -155,13 +203,13 @@ for i = 1, nq do
         end
         if not payload then
           redis.call('ZREM', q, id)
-          out[#out + 1] = {id, false, 0, i}
+          emit(id, false, 0, i, nil, tail)
         elseif redis.call('ZSCORE', 'arq:abort', id) then
           -- Leased and left queued until FINISH records it, as a job that runs
           -- is: arq's Job.result() gives up on a job in no queue and no result.
           redis.call('SET', lease_key, ARGV[4], 'PX', lease)
           redis.call('ZADD', q, 'XX', now + lease, id)
-          out[#out + 1] = {id, payload, -1, i}
+          emit(id, payload, -1, i, nil, tail)
         else
           redis.call('SET', lease_key, ARGV[4], 'PX', lease)
           redis.call('ZADD', q, 'XX', now + lease, id)
@@ -171,25 +219,36 @@ for i = 1, nq do
             attempt = 1
           end
           redis.call('EXPIRE', 'arq:retry:' .. id, ARGV[5])
-          out[#out + 1] = {id, payload, attempt, i, problem}
+          emit(id, payload, attempt, i, problem, tail)
           want = want - 1
           got = got + 1
         end
       end
     end
   end
+  return got
+end
+for i = 1, nq do
+  local got = 0
+  for _, q in ipairs(queue_keys(i, 2 * nq, 6)) do
+    visited[#visited + 1] = q
+    local tail = nil
+    if q ~= KEYS[i] then tail = q end
+    got = got + take(q, i, tail)
+  end
   if got > 0 then redis.call('LPOP', KEYS[nq + i], got) end
 end
 local earliest = false
-for i = 1, nq do
-  local first = redis.call('ZRANGE', KEYS[i], 0, 0, 'WITHSCORES')
+for _, q in ipairs(visited) do
+  local first = redis.call('ZRANGE', q, 0, 0, 'WITHSCORES')
   if first[2] then
     local score = tonumber(first[2])
     if not earliest or score < earliest then earliest = score end
   end
 end
 return {out, earliest}
-""")
+"""
+)
 
 # KEYS: queue, result, arq's result ('' = not written: ARQ_RESULTS off)
 # ARGV: id, worker id, result record ('' = stored elsewhere), result ttl ms, now ms,
@@ -252,32 +311,39 @@ end
 return lost
 """)
 
-# KEYS: n queues, then their n wake lists
-# ARGV: now ms, lease ms, worker id prefix (e.g. "host:pid:")
+# KEYS: n queues, their n wake lists, their n priorities sets
+# ARGV: now ms, lease ms, worker id prefix (e.g. "host:pid:"), then the n
+#       queues' priority prefixes (see QUEUE_KEYS_LUA)
 # Makes the jobs leased by a dead worker due now, without waiting for the lease
 # to run out. Leased jobs are scored within (now, now + lease], so only that
 # window is scanned. Returns how many jobs were released.
-RECOVER = LuaScript("""#!lua flags=allow-oom
+RECOVER = LuaScript(
+    """#!lua flags=allow-oom
+"""
+    + QUEUE_KEYS_LUA
+    + """
 local now, lease, prefix = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local nq = #KEYS / 2
+local nq = #KEYS / 3
 local released = 0
 for i = 1, nq do
-  local ids = redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. now, now + lease)
   local here = 0
-  for _, id in ipairs(ids) do
-    local lease_key = 'arq:in-progress:' .. id
-    local holder = redis.call('GET', lease_key)
-    if holder and string.sub(holder, 1, #prefix) == prefix then
-      redis.call('DEL', lease_key)
-      redis.call('ZADD', KEYS[i], 'XX', now, id)
-      here = here + 1
+  for _, q in ipairs(queue_keys(i, 2 * nq, 3)) do
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', q, '(' .. now, now + lease)) do
+      local lease_key = 'arq:in-progress:' .. id
+      local holder = redis.call('GET', lease_key)
+      if holder and string.sub(holder, 1, #prefix) == prefix then
+        redis.call('DEL', lease_key)
+        redis.call('ZADD', q, 'XX', now, id)
+        here = here + 1
+      end
     end
   end
   for _ = 1, here do redis.call('LPUSH', KEYS[nq + i], 1) end
   released = released + here
 end
 return released
-""")
+"""
+)
 
 # KEYS: recent index
 # ARGV: oldest end time to keep (ms), most entries to keep

@@ -62,23 +62,29 @@ class Claimed:
     id: str
     payload: bytes | None
     attempt: int  # 1 for the first run; 0: the job expired; -1: it was aborted
-    queue_key: str
+    queue_key: str  # the sorted set it was claimed from (see keys.queue_key)
     job: serialization.JobPayload | None = None  # decoded, when it could be
     error: JobsError | None = None  # why it could not
+    wake_key: str = ""  # its queue's wake list
 
     @classmethod
     def decoded(
-        cls, id: str, payload: bytes | None, attempt: int, queue_key: str
+        cls,
+        id: str,
+        payload: bytes | None,
+        attempt: int,
+        queue_key: str,
+        wake_key: str = "",
     ) -> Claimed:
         """Decode the payload once, keeping the refusal if it is not a valid job."""
         try:
             job = serialization.JobPayload.decode(payload) if payload else None
         except SerializationError as e:
-            return cls(id, payload, attempt, queue_key, None, e)
+            return cls(id, payload, attempt, queue_key, None, e, wake_key)
         except Exception as e:  # whatever else a payload makes decoding raise
             error = SerializationError(f"refused a job that cannot be decoded: {e!r}")
-            return cls(id, payload, attempt, queue_key, None, error)
-        return cls(id, payload, attempt, queue_key, job)
+            return cls(id, payload, attempt, queue_key, None, error, wake_key)
+        return cls(id, payload, attempt, queue_key, job, None, wake_key)
 
     @property
     def task_path(self) -> str:
@@ -128,8 +134,16 @@ def build_result(
     claimed: Claimed, payload: serialization.JobPayload, task: JobsTask
 ) -> JobResult:
     run_after = _ms_to_dt(payload.run_after_ms)
-    if run_after is not None or payload.queue_name != task.queue_name:
-        task = task.using(queue_name=payload.queue_name, run_after=run_after)
+    if (
+        run_after is not None
+        or payload.queue_name != task.queue_name
+        or payload.priority != task.priority
+    ):
+        task = task.using(
+            queue_name=payload.queue_name,
+            run_after=run_after,
+            priority=payload.priority,
+        )
     return JobResult(
         task=task,
         id=claimed.id,

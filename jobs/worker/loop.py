@@ -39,8 +39,10 @@ from jobs.redis.keys import (
     DONE_CHANNEL_PREFIX,
     IN_PROGRESS_KEY_PREFIX,
     JOB_KEY_PREFIX,
+    PRIORITIES_KEY_PREFIX,
     RETRY_KEY_PREFIX,
     WAKE_KEY_PREFIX,
+    priority_prefix,
     queue_key,
 )
 from jobs.redis.scripts import now_ms
@@ -70,14 +72,16 @@ SAFE_POLICIES = ("noeviction",)
 CLAIM_GAP = 0.002  # seconds
 
 
-def refused(job_id: str, row: list[Any], queue_key: str, max_payload: int) -> Claimed:
+def refused(
+    job_id: str, row: list[Any], queue_key: str, wake_key: str, max_payload: int
+) -> Claimed:
     """A claimed job the CLAIM script did not read, with the reason it fails."""
     problem = f"refused a job: {row[4].decode()}"
     error: JobsError = SerializationError(problem)
     if problem.endswith("bytes"):
         problem += f", over MAX_PAYLOAD ({max_payload}); it was not read"
         error = PayloadTooLarge(problem)
-    return Claimed(job_id, None, int(row[2]), queue_key, None, error)
+    return Claimed(job_id, None, int(row[2]), queue_key, None, error, wake_key)
 
 
 class Scheduler(Protocol):
@@ -142,6 +146,12 @@ class JobsWorker(Worker):
         self.max_memory = max_memory
         self.queue_keys = [queue_key(q) for q in self.queues]
         self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
+        self.claim_keys = [
+            *self.queue_keys,
+            *self.wake_keys,
+            *(PRIORITIES_KEY_PREFIX + q for q in self.queues),
+        ]
+        self.priority_prefixes = [priority_prefix(q) for q in self.queues]
         super().__init__(
             functions=startup.arq_functions(),
             queue_name=self.queue_keys[0],
@@ -311,24 +321,31 @@ class JobsWorker(Worker):
 
     async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
         self._next_claim = time.monotonic() + CLAIM_GAP
-        keys = [*self.queue_keys, *self.wake_keys]
         args = [
             *(now_ms(), self.config.lease_ms, count, self.worker_id, RETRY_KEY_TTL),
             self.config.max_payload,
+            *self.priority_prefixes,
         ]
-        rows, earliest = await scripts.CLAIM.acall(self.wire, keys, args)
+        rows, earliest = await scripts.CLAIM.acall(self.wire, self.claim_keys, args)
         claimed = []
         for row in rows:
-            queue_key = self.queue_keys[int(row[3]) - 1]
+            queue = int(row[3]) - 1
+            # A sixth field names the priority's own queue (see keys.queue_key).
+            queue_key = row[5].decode() if len(row) > 5 else self.queue_keys[queue]
+            wake_key = self.wake_keys[queue]
             try:
                 job_id = row[0].decode()
             except UnicodeDecodeError:  # planted: no key or record can name it
                 await self.drop_unnamed(row[0], queue_key)
                 continue
-            if len(row) > 4:  # the script would not read it (see CLAIM)
-                claimed.append(refused(job_id, row, queue_key, self.config.max_payload))
+            if len(row) > 4 and row[4] is not None:  # not read (see CLAIM)
+                claimed.append(
+                    refused(job_id, row, queue_key, wake_key, self.config.max_payload)
+                )
                 continue
-            claimed.append(Claimed.decoded(job_id, row[1], int(row[2]), queue_key))
+            claimed.append(
+                Claimed.decoded(job_id, row[1], int(row[2]), queue_key, wake_key)
+            )
         return claimed, None if earliest is None else int(earliest)
 
     async def drop_unnamed(self, raw_id: bytes, queue_key: str) -> None:

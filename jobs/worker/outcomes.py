@@ -231,6 +231,8 @@ class Recorder:
             await asyncio.wait([writing])
 
     def wake_key_of(self, claimed: Claimed) -> str:
+        if claimed.wake_key:
+            return claimed.wake_key
         return str(
             self.worker.wake_keys[self.worker.queue_keys.index(claimed.queue_key)]
         )

@@ -23,7 +23,12 @@ from django import db
 
 from jobs.backend import JobsBackend
 from jobs.redis import connections, scripts
-from jobs.redis.keys import WAKE_KEY_PREFIX, queue_key
+from jobs.redis.keys import (
+    PRIORITIES_KEY_PREFIX,
+    WAKE_KEY_PREFIX,
+    priority_prefix,
+    queue_key,
+)
 
 logger = logging.getLogger("jobs.worker")
 
@@ -134,10 +139,12 @@ class Supervisor:
         """Make the jobs the dead child held due now (see scripts.RECOVER)."""
         keys = [queue_key(q) for q in self.queues]
         keys += [WAKE_KEY_PREFIX + q for q in self.queues]
+        keys += [PRIORITIES_KEY_PREFIX + q for q in self.queues]
         prefix = f"{socket.gethostname()}:{pid}:"
         try:
             wire = connections.sync_wire(self.backend.config)
             args = [scripts.now_ms(), self.backend.config.lease_ms, prefix]
+            args += [priority_prefix(q) for q in self.queues]
             return int(scripts.RECOVER.call(wire, keys, args))
         except Exception as e:  # Redis away: the leases will lapse by themselves
             logger.warning("could not release the jobs of process %d: %s", pid, e)

@@ -41,12 +41,6 @@ KEYBOARD_INTERRUPT = (
     "worker process raises it there, never in the process that enqueued it"
 )
 
-# The defects, each with where it lives.
-PRIORITY = (
-    "priority is not supported yet (JobsBackend.supports_priority = False), so "
-    "using(priority=...) raises InvalidTask"
-)
-
 NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
     # test_tasks
     "TaskTestCase.test_enqueue_task": (BOTH, DUMMY_RESULTS),
@@ -77,12 +71,7 @@ NOT_APPLICABLE: dict[str, tuple[tuple[str, ...], str]] = {
     ),
 }
 
-DEFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    # test_tasks
-    "TaskTestCase.test_using_priority": (BOTH, (PRIORITY,)),
-    "TaskTestCase.test_chained_using": (BOTH, (PRIORITY,)),
-    "TaskTestCase.test_invalid_priority": (BOTH, (PRIORITY,)),
-}
+DEFECTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
 
 
 def marker(test: str, mode: str) -> pytest.MarkDecorator | None:

@@ -80,6 +80,18 @@ def test_poison_job_fails_after_max_attempts_and_others_keep_flowing(worker_proc
     assert "died (exit -9)" in supervisor.output()
 
 
+def test_a_dead_workers_prioritised_job_is_released_at_once(worker_process, r):
+    # LEASE is 30 s: within 20 s, only the supervisor's release of the dead
+    # child's jobs (scripts.RECOVER, which visits the priority queues) runs it
+    # again.
+    worker_process("--processes", "2")
+    poison = tasks.poison.using(priority=9).enqueue("prioritised")
+    wait_until(lambda: finished(poison.id), timeout=20, what="the poison job to fail")
+    assert runs(r, "prioritised") == 2
+    poison.refresh()
+    assert poison.errors[-1].exception_class_path == "jobs.exceptions.AttemptsExhausted"
+
+
 def test_sigterm_hands_back_a_job_longer_than_the_grace_period(worker_process, r):
     worker = worker_process("--grace", "1", JOBS_TEST_OPTIONS=FAST)
     result = tasks.counted.enqueue("slow", 30)

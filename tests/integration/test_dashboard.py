@@ -66,6 +66,17 @@ def test_queues_split_into_due_running_and_deferred():
     assert stats["reports"].length == 0
 
 
+def test_jobs_of_every_priority_are_counted_and_shown(admin_client):
+    plain = tasks.add.enqueue(1, 1)
+    urgent = tasks.add.using(priority=50).enqueue(2, 2)
+    later = tasks.add.using(priority=-5, run_after=timedelta(hours=1)).enqueue(3, 3)
+    stats = {q.name: q for q in monitor.queue_stats(backend())}
+    default = stats["default"]
+    assert (default.length, default.due, default.deferred) == (3, 2, 1)
+    shown = {row["id"] for row in admin_client.get(URL).context["queued"]}
+    assert shown == {plain.id, urgent.id, later.id}
+
+
 def test_it_shows_queued_jobs_and_finished_ones_with_their_errors(admin_client):
     ok = tasks.add.enqueue(2, 3)
     bad = tasks.boom.enqueue("it broke")
