@@ -124,7 +124,7 @@ def queue_stats(backend: JobsBackend, at_ms: int | None = None) -> list[QueueSta
     # Enqueue scores carry a µs fraction: round up, or a job queued this very
     # millisecond would count as deferred.
     now = math.ceil(time.time() * 1000) if at_ms is None else at_ms
-    args = [now, backend.config.lease_ms, RUNNING_MAX]
+    args: list[Any] = [now, backend.config.lease_ms, RUNNING_MAX]
     args += [priority_prefix(name) for name in names]
     rows = QUEUES.call(wire, keys, args)
     stats = []

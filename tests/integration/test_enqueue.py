@@ -28,9 +28,10 @@ def test_backend_declares_its_capabilities_honestly():
     assert backend.supports_defer is True
     assert backend.supports_async_task is True
     assert backend.supports_get_result is True
-    assert backend.supports_priority is False
+    assert backend.supports_priority is True
+    assert tasks.add.using(priority=10).priority == 10
     with pytest.raises(InvalidTask, match="priority"):
-        tasks.add.using(priority=10)
+        tasks.add.using(priority=101)
 
 
 def test_enqueue_writes_json_job_and_ready_result(r):
