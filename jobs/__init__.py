@@ -5,6 +5,7 @@ from __future__ import annotations
 from jobs.exceptions import (
     EnqueueError,
     JobCancelled,
+    JobExpired,
     JobsError,
     NotReplicated,
     PayloadTooLarge,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 __all__ = [
     "EnqueueError",
     "JobCancelled",
+    "JobExpired",
     "JobResult",
     "JobsError",
     "JobsTask",

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.tasks.base import TaskResultStatus
+from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from jobs import serialization
@@ -75,7 +76,13 @@ def prepare(
         meta=meta,
     )
     payload = encode_payload(result, now, config.max_payload)
+    score, due_ms = due(task.run_after, now)
+    expires_ms = expiry_ms(task, due_ms, config)
     record = result.to_record()
+    if task.expires is not None:  # said in the error if it passes (JobExpired)
+        record["expires_at"] = datetime.fromtimestamp(
+            expires_ms / 1000, UTC
+        ).isoformat()
     result_key, encoded = store.script_args(record)
     queue = task.queue_name
     priority = int(task.priority)
@@ -86,13 +93,11 @@ def prepare(
         UNIQUE_KEY_PREFIX + result.id,
         result_key,
     ]
-    score, due_ms = due(task.run_after, now)
-    now_ms = int(now.timestamp() * 1000)
     argv = [
         result.id,
         payload,
         repr(round(score, 3)),
-        due_ms - now_ms + int(config.expires * 1000),  # the job's own TTL, ms
+        expires_ms - int(now.timestamp() * 1000),  # the job's own TTL, ms
         UNIQUE_TTL * 1000 if job_id else "",
         encoded,
         store.ttl_ms,
@@ -102,6 +107,21 @@ def prepare(
         keys.append(PRIORITIES_KEY_PREFIX + queue)
         argv.append(priority)
     return Prepared(result=result, keys=keys, args=argv, record=record)
+
+
+def expiry_ms(task: JobsTask, due_ms: int, config: JobsOptions) -> int:
+    """When the job expires (ms): its key goes, and a worker claiming it records
+    it FAILED (JobExpired) instead of running it."""
+    expires = task.expires
+    if isinstance(expires, datetime):
+        at_ms = int(expires.timestamp() * 1000)
+        if at_ms <= due_ms:
+            raise InvalidTask(
+                f"expires ({expires.isoformat()}) is not after the job is due: "
+                "it could never run."
+            )
+        return at_ms
+    return due_ms + int((config.expires if expires is None else expires) * 1000)
 
 
 def due(run_after: datetime | None, now: datetime) -> tuple[float, int]:

@@ -9,7 +9,8 @@
     │   └── QueueFull             Redis is out of memory under `noeviction`
     ├── TaskNotRegistered         a task path that is not a registered Task
     ├── JobNotRunnable            a job recorded FAILED without running
-    │   └── AttemptsExhausted     its earlier attempts died with their worker
+    │   ├── AttemptsExhausted     its earlier attempts died with their worker
+    │   └── JobExpired            no worker started it before it expired
     ├── TaskFailed                the task failed; raised by JobResult.get()
     ├── JobCancelled              the job was cancelled (its recorded error)
     ├── ResultTimeout             JobResult.get() gave up waiting
@@ -71,6 +72,10 @@ class JobNotRunnable(JobsError):
 
 class AttemptsExhausted(JobNotRunnable):
     """The job's earlier attempts never reported back (their worker died)."""
+
+
+class JobExpired(JobNotRunnable):
+    """No worker started the job before it expired (`expires`, or EXPIRES)."""
 
 
 class TaskFailed(JobsError):

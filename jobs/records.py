@@ -53,6 +53,7 @@ class Record(TypedDict):
     queue: NotRequired[str]
     priority: NotRequired[int]
     run_after: NotRequired[str | None]
+    expires_at: NotRequired[str]  # set when the task has its own `expires`
     return_value: NotRequired[Any]
     meta: NotRequired[dict[str, Any] | None]
     progress: NotRequired[Progress | None]

@@ -42,12 +42,17 @@ class JobsTask(Task):  # type: ignore[type-arg]
         exception is final; arq's `Retry` always asks for another run).
     retry_backoff: seconds before the 2nd run, doubling after (with jitter).
     timeout: seconds a run may take (None: the backend's TIMEOUT).
+    expires: seconds the job may wait past its due time before it is dropped,
+        or an aware datetime after which it must not start (None: the
+        backend's EXPIRES). A job no worker started in time, a retry due after
+        it included, is recorded FAILED with `jobs.JobExpired`.
     """
 
     max_attempts: int | None = None
     retry_on: tuple[type[BaseException], ...] = ()
     retry_backoff: float = 1.0
     timeout: float | None = None
+    expires: float | datetime | None = None
 
     def __post_init__(self) -> None:
         # Django's Task.__post_init__ validates against the backend.
@@ -58,7 +63,20 @@ class JobsTask(Task):  # type: ignore[type-arg]
             raise InvalidTask("timeout must be positive.")
         if self.retry_backoff < 0:
             raise InvalidTask("retry_backoff must not be negative.")
+        self._check_expires()
         registry.register(self)
+
+    def _check_expires(self) -> None:
+        expires = self.expires
+        if isinstance(expires, datetime):
+            if not timezone.is_aware(expires):
+                raise InvalidTask("expires must be an aware datetime.")
+        elif expires is not None and not (
+            isinstance(expires, (int, float)) and expires > 0
+        ):
+            raise InvalidTask(
+                "expires must be positive seconds, a timedelta or an aware datetime."
+            )
 
     def using(
         self,
@@ -69,10 +87,14 @@ class JobsTask(Task):  # type: ignore[type-arg]
         backend: str | None = None,
         max_attempts: int | None = None,
         timeout: float | None = None,
+        expires: float | timedelta | datetime | None = None,
     ) -> Self:
-        """Return a copy with other defaults; `run_after` may be a timedelta."""
+        """Return a copy with other defaults; `run_after` may be a timedelta,
+        `expires` one too (seconds past the due time)."""
         if isinstance(run_after, timedelta):
             run_after = timezone.now() + run_after
+        if isinstance(expires, timedelta):
+            expires = expires.total_seconds()
         changes: dict[str, Any] = {
             name: value
             for name, value in (
@@ -82,6 +104,7 @@ class JobsTask(Task):  # type: ignore[type-arg]
                 ("backend", backend),
                 ("max_attempts", max_attempts),
                 ("timeout", timeout),
+                ("expires", expires),
             )
             if value is not None
         }

@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from jobs import records, serialization
 from jobs.exceptions import (
     JobCancelled,
-    JobNotRunnable,
+    JobExpired,
     JobsError,
     PayloadTooLarge,
     SerializationError,
@@ -93,6 +93,17 @@ def step_args(step: dict[str, Any], record: Record) -> list[Any]:
     return [step["id"], step["stage"], step["index"], "ok" if ok else "", value]
 
 
+def expired_error(record: Record | None) -> JobExpired:
+    """The error of a job whose key expired before a worker started it."""
+    at = record.get("expires_at") if record is not None else None
+    if at is None:
+        return JobExpired(
+            "The job expired before a worker ran it (waited past EXPIRES after "
+            "it was due)."
+        )
+    return JobExpired(f"The job expired at {at}, before a worker started it.")
+
+
 class Recorder:
     """Run one claimed job to its outcome and record it, for one worker."""
 
@@ -105,12 +116,11 @@ class Recorder:
         self.releasing: set[str] = set()
 
     async def outcome_of(self, claimed: Claimed) -> Outcome:
-        if claimed.attempt <= 0:
-            reason = "expired before a worker ran it"
-            error: Exception = JobNotRunnable(f"The job {reason}.")
-            if claimed.attempt < 0:
-                error = JobCancelled("The job was cancelled before it ran.")
+        if claimed.attempt < 0:
+            error = JobCancelled("The job was cancelled before it ran.")
             return await self.not_runnable(claimed, error)
+        if claimed.attempt == 0:  # its key expired: see enqueue.expiry_ms
+            return await self.not_runnable(claimed, None)
         try:
             return await execute(self.worker.runtime, claimed)
         except NOT_RUNNABLE as e:
@@ -122,11 +132,16 @@ class Recorder:
             logger.exception("job %s could not start", claimed.id)
             return await self.not_runnable(claimed, e)
 
-    async def not_runnable(self, claimed: Claimed, error: BaseException) -> Outcome:
+    async def not_runnable(
+        self, claimed: Claimed, error: BaseException | None
+    ) -> Outcome:
+        """The FAILED outcome of a job that cannot run; `error` None: expired."""
         try:
             previous = await self.worker.backend.results.aget(claimed.id)
         except Exception:  # a garbage record must not stop us recording the failure
             previous = None
+        if error is None:
+            error = expired_error(previous)
         return Outcome(failed_record(self.worker.runtime, claimed, error, previous))
 
     async def write_running(self, record: Record) -> None:

@@ -1,0 +1,34 @@
+"""Per-job options with a real `jobs_worker` process: priority (jobs queued
+while no worker runs are taken highest first, FIFO among equals), expiry."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests import tasks
+from tests.servers import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_worker_process_takes_jobs_by_priority(worker_process, r):
+    plan = [0, -10, 3, 3, 0, 100, -10, 3]
+    for i, priority in enumerate(plan):
+        tasks.in_order.using(priority=priority).enqueue(f"{priority}/{i}")
+    worker_process("-c", "1")
+    wait_until(lambda: r.llen("test:order") == len(plan), what="every job to run")
+    expected = sorted(range(len(plan)), key=lambda i: (-plan[i], i))
+    assert [x.decode() for x in r.lrange("test:order", 0, -1)] == [
+        f"{plan[i]}/{i}" for i in expected
+    ]
+
+
+def test_a_worker_process_records_an_expired_job_failed(worker_process, r):
+    expired = tasks.in_order.using(expires=0.2).enqueue("expired")
+    wait_until(lambda: r.exists(f"arq:job:{expired.id}") == 0, what="the expiry")
+    worker_process()
+    fresh = tasks.in_order.enqueue("fresh")
+    assert fresh.get(timeout=20) == "fresh"
+    wait_until(lambda: expired.refresh() or expired.status == "FAILED")
+    assert expired.errors[-1].exception_class_path == "jobs.exceptions.JobExpired"
+    assert [x.decode() for x in r.lrange("test:order", 0, -1)] == ["fresh"]
