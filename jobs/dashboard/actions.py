@@ -87,11 +87,14 @@ def retry(backend: JobsBackend, job_id: str) -> ActionResult:
         if queue and queue != task.queue_name and backend.accepts_queue(queue):
             task = task.using(queue_name=queue)
         meta: dict[str, Any] = {**(record.get("meta") or {}), "retry_of": job_id}
+        # A workflow counts only the jobs it made: the new one runs on its own.
+        step = meta.pop("workflow", None)
         result = backend.enqueue(task, record["args"], record["kwargs"], meta=meta)
     except (JobsError, InvalidTask) as e:
         return ActionResult(False, f"Could not retry job {job_id}: {e}")
+    alone = " It runs alone: its workflow does not resume." if step else ""
     return ActionResult(
-        True, f"Queued job {result.id} to retry job {job_id}.", result.id
+        True, f"Queued job {result.id} to retry job {job_id}.{alone}", result.id
     )
 
 

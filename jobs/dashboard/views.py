@@ -37,6 +37,7 @@ from jobs.backend import RESULT_ID, JobsBackend
 from jobs.conf import jobs_settings
 from jobs.dashboard import actions, monitor
 from jobs.dashboard import schedules as dashboard_schedules
+from jobs.dashboard import workflows as dashboard_workflows
 from jobs.dashboard.exporter import metrics_view
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ def state(request: HttpRequest, backend: JobsBackend) -> dict[str, Any]:
         "schedules": schedules,
         "schedules_note": schedules_note,
         "schedules_available": dashboard_schedules.schedule_model() is not None,
+        "workflows": dashboard_workflows.recent_rows(backend),
     }
 
 
@@ -234,8 +236,24 @@ def job(request: HttpRequest, job_id: str, site: AdminSite) -> HttpResponse:
         ),
         "meta": json.dumps(record.get("meta"), indent=2) if record.get("meta") else "",
         "workers": record.get("worker_ids") or [],
+        "step": dashboard_workflows.step_of(record),
     }
     return render(request, "admin/jobs/job.html", context)
+
+
+def workflow(request: HttpRequest, workflow_id: str, site: AdminSite) -> HttpResponse:
+    found = None
+    if RESULT_ID.match(workflow_id):
+        found = dashboard_workflows.detail(backend_of(), workflow_id)
+    if found is None:
+        raise Http404("No such workflow (or it has expired).")
+    context = {
+        **site.each_context(request),
+        "title": f"Workflow {workflow_id}",
+        "jobs_app_url": app_url(site),
+        "workflow": found,
+    }
+    return render(request, "admin/jobs/workflow.html", context)
 
 
 def back(request: HttpRequest) -> HttpResponseRedirect:
@@ -332,6 +350,7 @@ def urls(site: AdminSite) -> tuple[list[URLPattern], str, str]:
     patterns = [
         path("", with_site(index, site), name="index"),
         path("job/<str:job_id>/", with_site(job, site), name="job"),
+        path("workflow/<str:workflow_id>/", with_site(workflow, site), name="workflow"),
         path("job/<str:job_id>/cancel/", site.admin_view(cancel), name="cancel"),
         path("job/<str:job_id>/retry/", site.admin_view(retry), name="retry"),
         path("schedules/run/", site.admin_view(run_schedule), name="run-schedule"),

@@ -37,9 +37,7 @@ def test_a_mixed_fleet_runs_every_job_once(r, worker_process, arq_process):
     ours = worker_process("-c", "4")
     theirs = arq_process()
     client = connections.sync_client(default_task_backend.config)
-    results = [
-        tasks.counted.enqueue(f"fleet-{i}", 0.005) for i in range(FLEET_JOBS)
-    ]
+    results = [tasks.counted.enqueue(f"fleet-{i}", 0.005) for i in range(FLEET_JOBS)]
 
     def finished() -> int:
         records = default_task_backend.results.get_many([x.id for x in results])

@@ -9,6 +9,7 @@ import pytest
 from django.tasks import task_backends
 from django.test import Client, override_settings
 
+from jobs import chain, chord
 from jobs.dashboard import monitor
 from jobs.redis import connections
 from jobs.testing import drain
@@ -309,3 +310,39 @@ def test_settings_schedules_are_listed_and_can_run_now(admin_client):
     assert backend().get_result(job_id).args == ["tick"]
     drain()
     assert tasks.seen == ["tick"]
+
+
+def test_workflows_show_their_stage_and_the_step_that_failed(admin_client):
+    done = chord([tasks.add.bind(1, 1)], tasks.double.bind()).enqueue()
+    failed = chain(
+        tasks.add.bind(1, 2), tasks.boom.bind(), tasks.double.bind()
+    ).enqueue()
+    drain()
+    page = admin_client.get(URL).content.decode()
+    listed = page[page.index('id="jobs-workflows"') :]
+    for flow in (done, failed):
+        assert f'data-workflow="{flow.id}"' in listed
+    row = listed[listed.index(f'data-workflow="{failed.id}"') :].split("</tr>")[0]
+    assert "FAILED" in row and "2 of 3" in row
+    assert "tests.tasks.boom" in row and "ValueError: 3" in row
+    detail = admin_client.get(f"{URL}workflow/{failed.id}/").content.decode()
+    add_id, boom_id, never_id = failed.step_ids
+    assert re.search(rf'data-job="{boom_id}" class="failed-step"', detail)
+    assert "not queued" in detail.split(f'data-job="{never_id}"')[1].split("</tr>")[0]
+    assert "SUCCESSFUL" in detail.split(f'data-job="{add_id}"')[1].split("</tr>")[0]
+    job_page = admin_client.get(f"{URL}job/{boom_id}/").content.decode()
+    assert f'href="{URL}workflow/{failed.id}/"' in job_page
+    assert "stage 2, step 1" in job_page
+    assert admin_client.get(f"{URL}workflow/nope/").status_code == 404
+
+
+def test_retrying_a_failed_step_queues_a_job_outside_the_workflow(admin_client):
+    failed = chain(tasks.boom.bind("once")).enqueue()
+    drain()
+    answer = admin_client.post(f"{URL}job/{failed.step_ids[0]}/retry/", follow=True)
+    assert "its workflow does not resume" in messages_of(answer)[0]
+    retry_id = re.search(r"Queued job (\w+)", messages_of(answer)[0]).group(1)
+    assert "workflow" not in backend().get_result(retry_id).meta
+    drain()
+    failed.refresh()
+    assert failed.status == "FAILED"
