@@ -45,6 +45,8 @@ METRICS_KEY = "jobs:metrics"  # hash: counters and duration histograms, by task
 WORKER_KEY_PREFIX = "jobs:worker:"  # + worker id: hash describing a live worker
 SCHEDULES_CHANNEL = "jobs:schedules"  # pub/sub: pks of changed Schedule rows, or "*"
 SCHEDULES_LAST_KEY = "jobs:schedules:last"  # hash: schedule key -> its last job id
+# hash: Schedule pk -> runs enqueued but not yet added to its run_count
+SCHEDULES_UNCOUNTED_KEY = "jobs:schedules:uncounted"
 WORKFLOW_KEY_PREFIX = "jobs:workflow:"  # + workflow id: hash, see jobs.redis.flows
 WORKFLOWS_KEY = "jobs:workflows"  # sorted set: workflow id -> created (ms)
 WORKFLOWS_MAX = 10_000  # entries kept in WORKFLOWS_KEY (the hashes expire alone)
@@ -92,6 +94,7 @@ __all__ = [
     "RETRY_KEY_PREFIX",
     "SCHEDULES_CHANNEL",
     "SCHEDULES_LAST_KEY",
+    "SCHEDULES_UNCOUNTED_KEY",
     "UNIQUE_KEY_PREFIX",
     "UNIQUE_TTL",
     "WAKE_KEY_PREFIX",

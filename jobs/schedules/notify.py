@@ -1,4 +1,4 @@
-"""Tell running workers that schedules changed, through Redis.
+"""Tell running workers that schedules changed, through Redis; count runs there.
 
 The model layer calls this after a commit (jobs.models); it never reads the
 database itself, so the arrow goes one way: models -> notify -> Redis.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import redis
 from django.tasks import task_backends
@@ -16,7 +17,14 @@ from redis.exceptions import RedisError
 from jobs import conf
 from jobs.backend import JobsBackend
 from jobs.redis import connections
-from jobs.redis.keys import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
+from jobs.redis.keys import (
+    SCHEDULES_CHANNEL,
+    SCHEDULES_LAST_KEY,
+    SCHEDULES_UNCOUNTED_KEY,
+)
+
+if TYPE_CHECKING:
+    import redis.asyncio
 
 logger = logging.getLogger("jobs.scheduler")
 
@@ -55,3 +63,32 @@ def forget_last_runs(pks: Iterable[int]) -> None:
             client.hdel(SCHEDULES_LAST_KEY, *keys)
         except RedisError as e:  # a few stale bytes; nothing reads them again
             logger.warning("could not drop deleted schedules' last runs: %s", e)
+
+
+class RedisRunCounts:
+    """Schedules' runs not yet added to `Schedule.run_count`, in a Redis hash
+    (pk -> runs) that the scheduler increments with each run's last-run id."""
+
+    def __init__(self, pool: redis.asyncio.Redis) -> None:
+        self.pool = pool
+
+    async def record(self, key: str, job_id: str, pk: int | None) -> None:
+        """Record a run's job id as the schedule's last, and count it."""
+        async with self.pool.pipeline(transaction=True) as pipe:
+            pipe.hset(SCHEDULES_LAST_KEY, key, job_id)
+            if pk is not None:
+                pipe.hincrby(SCHEDULES_UNCOUNTED_KEY, str(pk), 1)
+            await pipe.execute()
+
+    async def take(self) -> dict[int, int]:
+        async with self.pool.pipeline(transaction=True) as pipe:
+            pipe.hgetall(SCHEDULES_UNCOUNTED_KEY)
+            pipe.delete(SCHEDULES_UNCOUNTED_KEY)
+            counts, _ = await pipe.execute()
+        return {int(pk): int(count) for pk, count in counts.items()}
+
+    async def give_back(self, counts: dict[int, int]) -> None:
+        async with self.pool.pipeline(transaction=True) as pipe:
+            for pk, count in counts.items():
+                pipe.hincrby(SCHEDULES_UNCOUNTED_KEY, str(pk), count)
+            await pipe.execute()

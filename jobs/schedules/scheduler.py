@@ -37,6 +37,7 @@ from jobs.redis.keys import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
 from jobs.schedules import entries, static
 from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob, last_tick
 from jobs.schedules.entries import Entry
+from jobs.schedules.notify import RedisRunCounts
 from jobs.schedules.sources import Change, StateWriter, read_changes
 
 if TYPE_CHECKING:
@@ -79,6 +80,7 @@ class Scheduler:
     async def run(self, worker: JobsWorker) -> None:
         self.worker, self.backend = worker, worker.backend
         self.pool = worker.pool
+        self.counts = self.writer.counts = RedisRunCounts(self.pool)
         await self.load_static()
         self.reload.set()  # the first read of the database, at once
         loops = [self.ticking(), self.loading(), self.listening(), self.writer.loop()]
@@ -246,12 +248,14 @@ class Scheduler:
         return result.status in PENDING
 
     async def record(self, entry: Entry, tick: datetime, job_id: str) -> None:
+        counted = False
         try:
-            await self.pool.hset(SCHEDULES_LAST_KEY, entry.key, job_id)  # type: ignore[misc]
-        except RedisError as e:
+            await self.counts.record(entry.key, job_id, entry.pk)
+            counted = True
+        except RedisError as e:  # counted here instead, until the next flush
             logger.warning("schedule %r: last run not recorded: %s", entry.name, e)
         if entry.pk is not None:
-            self.writer.add(entry.pk, tick, job_id, disable=entry.once)
+            self.writer.add(entry.pk, tick, job_id, disable=entry.once, counted=counted)
 
     # Loading
 

@@ -11,13 +11,14 @@ import asyncio
 import logging
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.db.models.sql.constants import MULTI
 from django.tasks.exceptions import InvalidTask
+from redis.exceptions import RedisError
 
 from jobs.exceptions import JobsError
 from jobs.schedules import entries
@@ -106,15 +107,37 @@ def converted(
         yield dict(zip(entries.ROW_FIELDS, row, strict=True))
 
 
+class RunCounts(Protocol):
+    """Runs enqueued but not yet in `Schedule.run_count`, kept where the
+    enqueue was recorded (Redis: see jobs.schedules.notify.RedisRunCounts)."""
+
+    async def take(self) -> dict[int, int]:
+        """Remove and return every schedule's uncounted runs, by pk."""
+
+    async def give_back(self, counts: dict[int, int]) -> None:
+        """Put back counts taken but not written."""
+
+
 class StateWriter:
-    """Write each schedule's last run to the database, in batches."""
+    """Write each schedule's last run and run count to the database, in batches.
 
-    def __init__(self) -> None:
+    A run is counted where it was enqueued (`counts`), in the same round trip
+    as its last-run id, so a worker killed before its next flush leaves no run
+    uncounted: whichever worker flushes next takes the count over.
+    """
+
+    def __init__(self, counts: RunCounts | None = None) -> None:
         self.pending: dict[int, tuple[datetime, str, int, bool]] = {}
+        self.counts = counts
+        self.held: dict[int, int] = {}  # counts taken that the database refused
 
-    def add(self, pk: int, tick: datetime, job_id: str, *, disable: bool) -> None:
+    def add(
+        self, pk: int, tick: datetime, job_id: str, *, disable: bool, counted: bool
+    ) -> None:
+        """Note a run; `counted`: its count is already in `counts`."""
         _, _, count, disabled = self.pending.get(pk, (tick, job_id, 0, False))
-        self.pending[pk] = (tick, job_id, count + 1, disabled or disable)
+        count += 0 if counted else 1
+        self.pending[pk] = (tick, job_id, count, disabled or disable)
 
     async def loop(self) -> None:
         while True:
@@ -122,28 +145,62 @@ class StateWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        if not self.pending:
+        taken = await self._take()
+        if not self.pending and not taken:
             return
         batch, self.pending = self.pending, {}
         try:
-            await sync_to_async(write_states)(batch)
+            await sync_to_async(write_states)(batch, taken)
         except Exception as e:  # the runs happened; only their bookkeeping is late
             logger.warning("schedules: could not record last runs: %s", e)
             for pk, state in batch.items():
                 self.pending.setdefault(pk, state)
+            await self._give_back(taken)
+
+    async def _take(self) -> dict[int, int]:
+        taken, self.held = self.held, {}
+        if self.counts is None:
+            return taken
+        try:
+            more = await self.counts.take()
+        except RedisError as e:  # left where they are, for a later flush
+            logger.warning("schedules: could not read run counts: %s", e)
+            return taken
+        for pk, count in more.items():
+            taken[pk] = taken.get(pk, 0) + count
+        return taken
+
+    async def _give_back(self, taken: dict[int, int]) -> None:
+        if not taken:
+            return
+        try:
+            if self.counts is None:
+                raise RedisError("no store for run counts")
+            await self.counts.give_back(taken)
+        except RedisError:
+            self.held = taken  # kept here until a flush succeeds
 
 
-def write_states(batch: dict[int, tuple[datetime, str, int, bool]]) -> None:
+def write_states(
+    batch: dict[int, tuple[datetime, str, int, bool]],
+    counts: dict[int, int] | None = None,
+) -> None:
+    """Write last runs (`batch`) and add runs counted elsewhere (`counts`)."""
+    counts = counts or {}
     # Rows are locked in primary-key order: two workers flushing overlapping
     # batches then queue behind each other instead of deadlocking (PostgreSQL
     # aborts one of two transactions that lock the same rows in opposite orders).
     with transaction.atomic():
-        for pk, (tick, job_id, count, disable) in sorted(batch.items()):
-            changes: dict[str, Any] = {
-                "last_run_at": to_db(tick),
-                "last_result_id": job_id,
-                "run_count": F("run_count") + count,
-            }
-            if disable:
-                changes["enabled"] = False
-            Schedule.objects.filter(pk=pk).update(**changes)
+        for pk in sorted(batch.keys() | counts.keys()):
+            changes: dict[str, Any] = {}
+            count = counts.get(pk, 0)
+            if pk in batch:
+                tick, job_id, own, disable = batch[pk]
+                changes.update(last_run_at=to_db(tick), last_result_id=job_id)
+                count += own
+                if disable:
+                    changes["enabled"] = False
+            if count:
+                changes["run_count"] = F("run_count") + count
+            if changes:
+                Schedule.objects.filter(pk=pk).update(**changes)

@@ -1,0 +1,41 @@
+"""A schedule's run_count counts every run, even when the worker that enqueued
+a run is killed before it wrote that run to the database."""
+
+from __future__ import annotations
+
+import signal
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+
+from jobs.models import Schedule
+from tests.servers import wait_until
+
+pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
+
+
+def ticks(r, pk: int) -> int:
+    return len(r.keys(f"jobs:unique:schedule:{pk}:*"))
+
+
+def test_run_count_survives_workers_killed_right_after_enqueuing(worker_process, r):
+    with transaction.atomic():
+        schedule = Schedule.objects.create(
+            name="every-second",
+            task="tests.tasks.add",
+            args=[1, 2],
+            interval=timedelta(seconds=1),
+        )
+    for kill in range(3):
+        worker = worker_process()
+        # SIGKILL within ~20 ms of a run's enqueue: before the worker's next
+        # database flush (every 0.5 s), most times.
+        wait_until(lambda n=kill: ticks(r, schedule.pk) > n, timeout=20)
+        worker.signal(signal.SIGKILL)
+        worker.wait(5)
+    last = worker_process()
+    wait_until(lambda: ticks(r, schedule.pk) > 3, timeout=20)
+    last.stop()  # SIGTERM: the last flush
+    schedule.refresh_from_db()
+    assert schedule.run_count == ticks(r, schedule.pk)
