@@ -69,6 +69,23 @@ HOOKS = conf.jobs_settings.WORKER_HOOKS
 MAX_JOBS = 10  # arq's default: give arq's `max_jobs` in a subclass to change it
 
 
+def redis_settings(config: conf.JobsOptions) -> RedisSettings:
+    """arq's RedisSettings for REDIS_URL, `redis+sentinel://` included (arq's
+    `sentinel=True`). REDIS_OPTIONS (TLS files, timeouts) are not carried over:
+    subclass WorkerSettings and set arq's own fields for those."""
+    sentinel = config.sentinel
+    if sentinel is None:
+        return RedisSettings.from_dsn(config.redis_url)
+    return RedisSettings(
+        host=list(sentinel.sentinels),
+        sentinel=True,
+        sentinel_master=sentinel.service,
+        database=sentinel.db,
+        username=sentinel.username,
+        password=sentinel.password,
+    )
+
+
 async def on_startup(ctx: dict[str, Any]) -> None:
     runner = native.NativeRunner(BACKEND, queue_key(QUEUE), ctx["redis"], MAX_JOBS)
     runner.start()
@@ -91,7 +108,7 @@ class WorkerSettings:
     functions = native.functions(BACKEND.config.timeout)
     cron_jobs = arqcron.cron_jobs(BACKEND)
     queue_name = queue_key(QUEUE)
-    redis_settings = RedisSettings.from_dsn(BACKEND.config.redis_url)
+    redis_settings = redis_settings(BACKEND.config)
     job_serializer = serialize
     job_deserializer = deserialize
     keep_result = BACKEND.config.result_ttl

@@ -25,7 +25,7 @@ from arq.worker import Worker
 from redis.exceptions import RedisError
 
 from jobs import registry
-from jobs.conf import redact
+from jobs.conf import jobs_settings, redact
 from jobs.exceptions import (
     JobsError,
     PayloadTooLarge,
@@ -54,6 +54,7 @@ from jobs.worker.execution import (
     Runtime,
 )
 from jobs.worker.heartbeat import Heartbeat
+from jobs.worker.hooks import run_hooked
 from jobs.worker.metrics import JobMetrics
 from jobs.worker.outcomes import Recorder
 
@@ -145,6 +146,7 @@ class JobsWorker(Worker):
         self.max_jobs_run = max_jobs_run
         self.max_memory = max_memory
         self.queue_keys = [queue_key(q) for q in self.queues]
+        hooks = jobs_settings.WORKER_HOOKS
         self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
         self.claim_keys = [
             *self.queue_keys,
@@ -161,9 +163,12 @@ class JobsWorker(Worker):
             handle_signals=handle_signals,
             poll_delay=self.config.poll_interval,
             health_check_interval=min(self.config.lease / 3, 10),
-            on_startup=on_startup,
-            on_shutdown=on_shutdown,
+            on_startup=on_startup or hooks.get("on_startup"),
+            on_shutdown=on_shutdown or hooks.get("on_shutdown"),
+            on_job_start=hooks.get("on_job_start"),
+            on_job_end=hooks.get("on_job_end"),
         )
+        self.unhooked = self.on_job_start is None and self.on_job_end is None
         self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="jobs-sync")
         self.runtime = Runtime(
             backend=backend,
@@ -396,7 +401,8 @@ class JobsWorker(Worker):
 
     def start(self, claimed: Claimed) -> None:
         self.started_jobs += 1
-        task = asyncio.create_task(self.run_claimed(claimed), name=f"job-{claimed.id}")
+        run = self.run_claimed(claimed) if self.unhooked else run_hooked(self, claimed)
+        task = asyncio.create_task(run, name=f"job-{claimed.id}")
         self.running[claimed.id] = (claimed, task)
         task.add_done_callback(lambda _: self.job_done(claimed.id))
 

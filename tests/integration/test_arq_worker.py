@@ -20,8 +20,10 @@ from django.tasks import default_task_backend
 from django.tasks.base import TaskResultStatus
 from django.test import override_settings
 
+from jobs.conf import JobsOptions
 from jobs.failures import arq_loads
 from jobs.schedules.models import Schedule
+from jobs.testing import adrain
 from tests import tasks
 from tests.servers import RedisServer
 
@@ -172,3 +174,27 @@ async def test_schedules_are_arqs_cron_jobs(
 async def first_run(pk: int) -> str:
     schedule = await sync_to_async(Schedule.objects.get)(pk=pk)
     return schedule.last_result_id
+
+
+async def test_jobs_worker_runs_the_same_hooks() -> None:
+    with override_settings(JOBS_WORKER_HOOKS=HOOKS):
+        result = await tasks.add.aenqueue(1, 1)
+        assert (await adrain())["complete"] == 1
+    assert tasks.seen == [
+        ("hook_startup",),
+        ("hook_job_start", result.id),
+        ("hook_job_end", result.id),
+    ]
+
+
+def test_arqs_redis_settings_follow_redis_url(arq_settings: ModuleType) -> None:
+    url = "redis+sentinel://u:pw@s1:26379,s2:26380/mymaster/2"
+    sentinel = arq_settings.redis_settings(JobsOptions(redis_url=url))
+    assert (sentinel.host, sentinel.sentinel, sentinel.sentinel_master) == (
+        [("s1", 26379), ("s2", 26380)],
+        True,
+        "mymaster",
+    )
+    assert (sentinel.database, sentinel.username, sentinel.password) == (2, "u", "pw")
+    plain = arq_settings.redis_settings(JobsOptions(redis_url="rediss://h:6380/3"))
+    assert (plain.host, plain.port, plain.database, plain.ssl) == ("h", 6380, 3, True)
