@@ -57,7 +57,13 @@ from jobs import enqueue, records, registry, results, waiting
 from jobs.checks import check_backend
 from jobs.conf import JobsOptions, redact
 from jobs.enqueue import Prepared
-from jobs.exceptions import JobCancelled, NotReplicated, QueueFull, QueueUnavailable
+from jobs.exceptions import (
+    JobCancelled,
+    JobsError,
+    NotReplicated,
+    QueueFull,
+    QueueUnavailable,
+)
 from jobs.records import Record, arq_result
 from jobs.redis import connections, flows, scripts
 from jobs.redis.keys import (
@@ -270,16 +276,24 @@ class JobsBackend(BaseTaskBackend):
     # Results
 
     def get_result(self, result_id: str) -> JobResult:
-        """Return the result with this id, or raise TaskResultDoesNotExist."""
-        record = self.results.get(result_id) if RESULT_ID.match(result_id) else None
+        """Return the result with this id, or raise TaskResultDoesNotExist
+        (QueueUnavailable when Redis does not answer)."""
+        if not RESULT_ID.match(result_id):
+            raise TaskResultDoesNotExist(result_id)
+        with self.reading():
+            record = self.results.get(result_id)
         return self.result_from(record, result_id)
 
     async def aget_result(self, result_id: str) -> JobResult:
         """See get_result()."""
-        record = (
-            await self.results.aget(result_id) if RESULT_ID.match(result_id) else None
-        )
+        if not RESULT_ID.match(result_id):
+            raise TaskResultDoesNotExist(result_id)
+        with self.reading():
+            record = await self.results.aget(result_id)
         return self.result_from(record, result_id)
+
+    def reading(self) -> translate_redis_errors:
+        return translate_redis_errors(self.config, "the result could not be read")
 
     def result_from(self, record: Record | None, result_id: str) -> JobResult:
         if record is None or record.get("backend") != self.alias:
@@ -288,16 +302,20 @@ class JobsBackend(BaseTaskBackend):
 
     def get_finished_result(self, result_id: str, timeout: float | None) -> JobResult:
         """Block until the result is finished; see JobResult.get()."""
-        record = waiting.finished_record(self.results, self.config, result_id, timeout)
+        with self.reading():
+            record = waiting.finished_record(
+                self.results, self.config, result_id, timeout
+            )
         return self.result_from(record, result_id)
 
     async def aget_finished_result(
         self, result_id: str, timeout: float | None
     ) -> JobResult:
         """See get_finished_result()."""
-        record = await waiting.afinished_record(
-            self.results, self.config, result_id, timeout
-        )
+        with self.reading():
+            record = await waiting.afinished_record(
+                self.results, self.config, result_id, timeout
+            )
         return self.result_from(record, result_id)
 
     # Cancelling
@@ -312,12 +330,15 @@ class JobsBackend(BaseTaskBackend):
     def cancel_outcome(self, result_id: str) -> Cancel:
         """cancel(), telling a job taken off the queue from a running one asked
         to stop (its result may already say FAILED either way)."""
-        record = self.results.get(result_id) if RESULT_ID.match(result_id) else None
+        if not RESULT_ID.match(result_id):
+            return Cancel.NOTHING
+        with self.cancelling():
+            record = self.results.get(result_id)
         if record is None:
             return Cancel.NOTHING
         cancelled = cancelled_record(record)
         keys, args = self._cancel_args(cancelled)
-        with translate_redis_errors(self.config):
+        with self.cancelling():
             wire = connections.sync_wire(self.config)
             outcome = Cancel(int(scripts.CANCEL.call(wire, keys, args)))
             if outcome is Cancel.DEQUEUED:
@@ -332,13 +353,15 @@ class JobsBackend(BaseTaskBackend):
 
     async def acancel_outcome(self, result_id: str) -> Cancel:
         """See cancel_outcome()."""
-        ok = RESULT_ID.match(result_id)
-        record = await self.results.aget(result_id) if ok else None
+        if not RESULT_ID.match(result_id):
+            return Cancel.NOTHING
+        with self.cancelling():
+            record = await self.results.aget(result_id)
         if record is None:
             return Cancel.NOTHING
         cancelled = cancelled_record(record)
         keys, args = self._cancel_args(cancelled)
-        with translate_redis_errors(self.config):
+        with self.cancelling():
             wire = connections.async_wire(self.config)
             outcome = Cancel(int(await scripts.CANCEL.acall(wire, keys, args)))
             if outcome is Cancel.DEQUEUED:
@@ -346,6 +369,9 @@ class JobsBackend(BaseTaskBackend):
                 if step := workflow_step_of(cancelled):
                     await flows.STEP_FAILED.acall(wire, *step)
         return outcome
+
+    def cancelling(self) -> translate_redis_errors:
+        return translate_redis_errors(self.config, "the job was not cancelled")
 
     def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
         result_key, encoded = self.results.script_args(cancelled)
@@ -384,24 +410,33 @@ def workflow_step_of(record: Record) -> tuple[list[str], list[Any]] | None:
 
 
 class translate_redis_errors:
-    """Turn redis-py errors from an enqueue into ours, with an actionable message."""
+    """Turn redis-py errors into ours, with an actionable message.
 
-    def __init__(self, config: JobsOptions) -> None:
+    consequence: what the failure means for the caller, ending the message.
+    """
+
+    def __init__(
+        self, config: JobsOptions, consequence: str = "the job was not enqueued"
+    ) -> None:
         self.config = config
+        self.consequence = consequence
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if isinstance(exc, JobsError):  # ours already (ResultTimeout is an OSError)
+            return
         where = redact(self.config.redis_url)
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+            reason = str(exc) or "no answer"  # asyncio's timeout has no message
             raise QueueUnavailable(
-                f"Redis at {where} is unreachable ({exc}); the job was not enqueued."
+                f"Redis at {where} is unreachable ({reason}); {self.consequence}."
             ) from exc
         if isinstance(exc, OutOfMemoryError) or (
             isinstance(exc, ResponseError) and "maxmemory" in str(exc)
         ):
             raise QueueFull(
                 f"Redis at {where} is full (maxmemory reached under noeviction); "
-                "the job was not enqueued. Let workers drain it or raise maxmemory."
+                f"{self.consequence}. Let workers drain it or raise maxmemory."
             ) from exc

@@ -21,10 +21,11 @@ from redis.asyncio.connection import SSLConnection as AsyncSSLConnection
 from redis.asyncio.connection import (
     UnixDomainSocketConnection as AsyncUnixConnection,
 )
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 from redis.utils import HIREDIS_AVAILABLE
 
 from jobs import serialization
@@ -39,16 +40,23 @@ from jobs.redis.wire import AsyncWire, SyncWire
 if TYPE_CHECKING:
     from jobs.conf import JobsOptions
 
-# Fail fast when Redis is away (an enqueue must raise, not hang) and retry twice on
-# a fresh connection, which is what a restarted Redis needs. Every script we send
-# is idempotent, so a retry cannot double a job.
+# A call to Redis answers or raises within a bound, so no caller hangs on a
+# Redis that accepts connections but does not answer (SIGSTOPped, swapping, a
+# half-open network): each read waits at most `socket_timeout` and a timeout is
+# not retried, since a second wait on a server that did not answer rarely ends
+# otherwise. A broken connection (Redis restarted) is retried twice on a fresh one,
+# which every script we send survives: they are idempotent, a retry cannot double
+# a job. No health-check PING: redis-py nests its own retries inside it (a sync
+# enqueue on a stopped Redis waited ~400 s), and the retry above finds a dead
+# connection as well. REDIS_OPTIONS overrides any of these.
 DEFAULTS: dict[str, Any] = {
     "socket_connect_timeout": 2.0,  # seconds
-    "socket_timeout": 15.0,  # seconds; above the longest BLPOP block
+    "socket_timeout": 5.0,  # seconds; blocking reads (BLPOP) block for less
     "socket_keepalive": True,
-    "health_check_interval": 15,  # seconds; re-checks connections idle that long
+    "health_check_interval": 0,  # seconds; 0: never PING before a command
 }
 RETRIES = 2
+RETRIED = (RedisConnectionError,)  # and never RedisTimeoutError, see above
 
 
 class HiredisPacking:
@@ -106,14 +114,9 @@ _sync_lock = threading.RLock()
 
 
 def client_kwargs(options: JobsOptions, *, asyncio_: bool) -> dict[str, Any]:
-    if asyncio_:
-        from redis.asyncio.retry import Retry as AsyncRetry
-
-        retry: Any = AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES)
-    else:
-        from redis.retry import Retry
-
-        retry = Retry(ExponentialBackoff(cap=0.5, base=0.05), RETRIES)
+    backoff = ExponentialBackoff(cap=0.5, base=0.05)
+    retry_class = AsyncRetry if asyncio_ else Retry
+    retry = retry_class(backoff, RETRIES, supported_errors=RETRIED)
     tls: dict[str, Any] = {}
     if options.redis_url.startswith("rediss://"):
         # redis-py checks the certificate but not, by default, the host name.
@@ -122,9 +125,15 @@ def client_kwargs(options: JobsOptions, *, asyncio_: bool) -> dict[str, Any]:
         **DEFAULTS,
         **tls,
         "retry": retry,
-        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "retry_on_error": list(RETRIED),
         **options.redis_options,
     }
+
+
+def socket_timeout(options: JobsOptions) -> float | None:
+    """Seconds a read from Redis may wait (None: for ever)."""
+    timeout = {**DEFAULTS, **options.redis_options}["socket_timeout"]
+    return None if timeout is None else float(timeout)
 
 
 def _key(options: JobsOptions) -> str:

@@ -7,8 +7,10 @@ claiming and finishing jobs are a few known, idempotent commands, so they skip
 that layer: each call borrows an idle connection (made by the client's pool, so
 TLS, ACL and timeouts are the same), writes the command packed by hiredis, reads
 the reply with redis-py's parser, and returns the connection. A connection that
-fails is dropped and the command retried once on a fresh one, which is what a
-restarted Redis needs; Redis errors (`NOSCRIPT`, `OOM`) are raised as redis-py
+breaks is dropped and the command retried once on a fresh one, which is what a
+restarted Redis needs; one that times out is dropped and the timeout raised (a
+Redis that did not answer within `socket_timeout` would most likely keep the
+retry waiting as long). Redis errors (`NOSCRIPT`, `OOM`) are raised as redis-py
 raises them.
 
 Calls made while one of the wire's round trips is in flight do not each take a
@@ -35,7 +37,8 @@ if TYPE_CHECKING:
     import redis.asyncio
 
 IDLE_MAX = 32  # connections kept open for reuse; more are closed when returned
-BROKEN = (RedisConnectionError, RedisTimeoutError, OSError)
+TIMED_OUT = (RedisTimeoutError, TimeoutError)  # not retried (see above)
+BROKEN = (RedisConnectionError, *TIMED_OUT, OSError)  # the connection is dropped
 
 _packer = HiredisRespSerializer()  # hiredis comes with redis[hiredis], a dependency
 
@@ -125,9 +128,9 @@ class AsyncWire:
             except ResponseError:
                 self._give_back(connection)
                 raise
-            except (*BROKEN, TimeoutError):
+            except BROKEN as error:
                 await connection.disconnect()
-                if attempt == 2:
+                if attempt == 2 or isinstance(error, TIMED_OUT):
                     raise
                 continue
             except BaseException:
@@ -154,9 +157,9 @@ class AsyncWire:
                 async with asyncio.timeout(self.timeout):
                     await connection.send_packed_command(packed, check_health=False)
                     replies = [await self._reply(connection) for _ in range(count)]
-            except (*BROKEN, TimeoutError):
+            except BROKEN as error:
                 await connection.disconnect()
-                if attempt == 2:
+                if attempt == 2 or isinstance(error, TIMED_OUT):
                     raise
                 continue
             except BaseException:  # cancelled mid-read: the stream is out of step
@@ -212,9 +215,9 @@ class SyncWire:
             except ResponseError:
                 self._give_back(connection)
                 raise
-            except BROKEN:
+            except BROKEN as error:
                 connection.disconnect()
-                if attempt == 2:
+                if attempt == 2 or isinstance(error, TIMED_OUT):
                     raise
                 continue
             except BaseException:

@@ -188,6 +188,12 @@ class JobsWorker(Worker):
         self._background: list[asyncio.Task[None]] = []
         self._redis_down_since: float | None = None
         self._next_claim = 0.0  # time.monotonic() of the earliest next claim
+        # BLPOP blocks for less than a read may wait, or every idle wait would
+        # end as a timeout; a shorter block only means an extra claim.
+        read_max = connections.socket_timeout(self.config)
+        self.block_max = self.config.poll_interval
+        if read_max is not None:
+            self.block_max = min(self.block_max, read_max / 2)
 
     # Lifecycle
 
@@ -362,7 +368,7 @@ class JobsWorker(Worker):
 
     async def wait_for_work(self, earliest: int | None) -> None:
         """Block until a wake token, the next due job, or the safety poll."""
-        timeout = self.config.poll_interval
+        timeout = self.block_max
         if earliest is not None:
             timeout = min(timeout, max(earliest - now_ms(), 0) / 1000)
         if timeout < 0.001:
