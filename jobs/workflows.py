@@ -218,6 +218,8 @@ def _step_fields(
     slot = f"{s}:{i}"
     queue, wake = job.keys[1], job.keys[2]  # as the ENQUEUE script takes them
     fields += [f"j:{slot}", job.result.id, f"q:{slot}", queue, f"w:{slot}", wake]
+    if len(job.keys) > 5:  # a priority's own queue, listed in the priorities set
+        fields += [f"ps:{slot}", job.keys[5], f"p:{slot}", job.args[8]]
     if takes_previous:
         head, _, tail = payload.partition(_PREVIOUS_JSON)
         fields += [f"h:{slot}", head, f"t:{slot}", tail]

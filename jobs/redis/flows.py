@@ -21,7 +21,9 @@ Hash fields: `stages`, `stage` (running now), `left` (its steps not counted),
 s:i: `j:` job id, `q:`/`w:` its queue and wake keys, `h:` payload (or its
 head), `t:` payload tail (only for a step taking the previous value),
 `rk:`/`rv:` its READY record's key and bytes (when the queue's Redis holds
-results), `r:` its return value; `d:<job id>`: counted.
+results), `ps:`/`p:` its queue's priorities set and its priority (only for a
+priority other than 0, see keys.queue_key), `r:` its return value;
+`d:<job id>`: counted.
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ local function start_stage(wf, s, value, now)
   local jttl, rttl = unpack(redis.call('HMGET', wf, 'jttl', 'rttl'))
   for i = 0, n - 1 do
     local f = s .. ':' .. i
-    local id, q, wake, head, tail, rk, rv = unpack(redis.call('HMGET', wf, 'j:' .. f,
-      'q:' .. f, 'w:' .. f, 'h:' .. f, 't:' .. f, 'rk:' .. f, 'rv:' .. f))
+    local id, q, wake, head, tail, rk, rv, ps, p = unpack(redis.call('HMGET', wf,
+      'j:' .. f, 'q:' .. f, 'w:' .. f, 'h:' .. f, 't:' .. f, 'rk:' .. f, 'rv:' .. f,
+      'ps:' .. f, 'p:' .. f))
     local payload = head
     if tail then payload = head .. value .. tail end
     redis.call('SET', '$JOB' .. id, payload, 'PX', jttl)
     redis.call('ZADD', q, now, id)
+    if ps then redis.call('ZADD', ps, p, p) end
     if rk then redis.call('SET', rk, rv, 'PX', rttl) end
     redis.call('LPUSH', wake, 1)
     redis.call('LTRIM', wake, 0, $WAKE_MAX - 1)

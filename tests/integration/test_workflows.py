@@ -38,6 +38,17 @@ def test_a_chain_passes_each_return_value_to_the_next_step():
     assert steps[1].meta["workflow"] == {"id": result.id, "stage": 1, "index": 0}
 
 
+def test_steps_keep_their_priority():
+    flow = chain(
+        tasks.add.using(priority=5).bind(1, 2), tasks.double.using(priority=-3).bind()
+    )
+    result = flow.enqueue()
+    drain()
+    assert result.get(timeout=5) == 6
+    steps = [default_task_backend.get_result(i) for i in result.step_ids]
+    assert [s.task.priority for s in steps] == [5, -3]
+
+
 def test_a_step_can_ignore_the_previous_value():
     flow = chain(tasks.add.bind(1, 2), tasks.add.bind(10, 5).ignore_previous())
     result = flow.enqueue()
