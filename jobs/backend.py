@@ -32,6 +32,7 @@ Notes:
 from __future__ import annotations
 
 import re
+import time
 from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -48,7 +49,6 @@ from django.tasks.exceptions import (
     TaskResultDoesNotExist,
 )
 from django.tasks.signals import task_enqueued
-from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -379,7 +379,7 @@ class JobsBackend(BaseTaskBackend):
             cancelled.get("queue", DEFAULT_QUEUE), int(cancelled.get("priority", 0))
         )
         keys = [queue, result_key, ""]
-        now_ms = int(timezone.now().timestamp() * 1000)
+        now_ms = int(time.time() * 1000)
         args = [cancelled["id"], now_ms, encoded, self.results.ttl_ms, b""]
         if self.config.arq_results:
             keys[2] = ARQ_RESULT_KEY_PREFIX + cancelled["id"]
@@ -395,7 +395,7 @@ class JobsBackend(BaseTaskBackend):
 def cancelled_record(record: Record) -> Record:
     """The record of a job cancelled before it ran."""
     error = JobCancelled("The job was cancelled before it ran.")
-    return records.failed(record, error, at=timezone.now().isoformat())
+    return records.failed(record, error, at=records.now_stamp())
 
 
 def workflow_step_of(record: Record) -> tuple[list[str], list[Any]] | None:
@@ -404,7 +404,7 @@ def workflow_step_of(record: Record) -> tuple[list[str], list[Any]] | None:
     step = (record.get("meta") or {}).get("workflow")
     if not isinstance(step, dict):
         return None
-    now_ms = int(timezone.now().timestamp() * 1000)
+    now_ms = int(time.time() * 1000)
     keys = [WORKFLOW_KEY_PREFIX + step["id"]]
     return keys, [record["id"], now_ms, step["id"], step["stage"], step["index"]]
 

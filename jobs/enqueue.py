@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from jobs import serialization
 from jobs.exceptions import PayloadTooLarge
-from jobs.records import Record
+from jobs.records import Record, for_user
 from jobs.redis.keys import (
     JOB_KEY_PREFIX,
     PRIORITIES_KEY_PREFIX,
@@ -59,12 +59,12 @@ def prepare(
     """Check and serialize a job of the backend `alias` (its task validated)."""
     serialization.check_json(args, "args")
     serialization.check_json(kwargs, "kwargs")
-    now = timezone.now()
+    now = datetime.now(UTC)
     result = JobResult(
         task=task,
         id=job_id or uuid.uuid4().hex,
         status=TaskResultStatus.READY,
-        enqueued_at=now,
+        enqueued_at=for_user(now),
         started_at=None,
         finished_at=None,
         last_attempted_at=None,
@@ -128,6 +128,8 @@ def due(run_after: datetime | None, now: datetime) -> tuple[float, int]:
     """The job's score in its queue and the ms it is due at."""
     # Scores are ms with a µs fraction, so jobs queued in the same millisecond
     # keep their order (a sorted set breaks ties by member).
+    if run_after is not None and run_after.tzinfo is None:
+        run_after = timezone.make_aware(run_after)  # USE_TZ off: TIME_ZONE time
     if run_after is not None and run_after > now:
         score = run_after.timestamp() * 1000
         return score, int(score)
@@ -139,6 +141,8 @@ def encode_payload(result: JobResult, now: datetime, max_payload: int) -> bytes:
     """The job as stored under arq:job:<id>; PayloadTooLarge over the limit."""
     task = result.task
     run_after = task.run_after
+    if run_after is not None and run_after.tzinfo is None:
+        run_after = timezone.make_aware(run_after)
     payload = serialization.JobPayload(
         task_path=task.module_path,
         args=result.args,

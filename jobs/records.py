@@ -9,8 +9,11 @@ storage code never needs the domain classes.
 from __future__ import annotations
 
 import traceback
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
+
+from django.conf import settings
+from django.utils import timezone
 
 from jobs import serialization
 from jobs.exceptions import SerializationError
@@ -57,6 +60,35 @@ class Record(TypedDict):
     return_value: NotRequired[Any]
     meta: NotRequired[dict[str, Any] | None]
     progress: NotRequired[Progress | None]
+
+
+def stamp(value: datetime | None) -> str | None:
+    """A datetime as records hold it: ISO, aware UTC (naive is TIME_ZONE time)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = timezone.make_aware(value)
+    return value.astimezone(UTC).isoformat()
+
+
+def now_stamp() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def instant(value: str | None) -> datetime | None:
+    """A record's datetime as Django hands datetimes to user code."""
+    return None if value is None else for_user(datetime.fromisoformat(value))
+
+
+def for_user(value: datetime) -> datetime:
+    """`value` by Django's convention: aware UTC when USE_TZ is on, else naive
+    TIME_ZONE time, so that it compares with `timezone.now()` and model fields
+    (records written before this rule may hold naive TIME_ZONE times)."""
+    if value.tzinfo is None:
+        value = timezone.make_aware(value)
+    if settings.USE_TZ:
+        return value.astimezone(UTC)
+    return timezone.make_naive(value)
 
 
 def error_entry(exc: BaseException) -> ErrorEntry:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from jobs import registry
 from jobs.failures import JobTaskError, entry_of, raise_remote
-from jobs.records import Progress, Record
+from jobs.records import Progress, Record, instant, stamp
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -196,14 +196,14 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
             "backend": self.backend,
             "queue": task.queue_name,
             "priority": task.priority,
-            "run_after": _iso(task.run_after),
+            "run_after": stamp(task.run_after),
             "args": self.args,
             "kwargs": self.kwargs,
             "status": str(self.status),
-            "enqueued_at": _iso(self.enqueued_at),
-            "started_at": _iso(self.started_at),
-            "finished_at": _iso(self.finished_at),
-            "last_attempted_at": _iso(self.last_attempted_at),
+            "enqueued_at": stamp(self.enqueued_at),
+            "started_at": stamp(self.started_at),
+            "finished_at": stamp(self.finished_at),
+            "last_attempted_at": stamp(self.last_attempted_at),
             "errors": [entry_of(e) for e in self.errors],
             "worker_ids": list(self.worker_ids),
         }
@@ -214,7 +214,7 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
     @classmethod
     def from_record(cls, record: Record, task: JobsTask) -> JobResult:
         """Rebuild the result of `record`, for `task` (already looked up)."""
-        run_after = _dt(record.get("run_after"))
+        run_after = instant(record.get("run_after"))
         priority = record.get("priority", 0)
         if (
             run_after is not None
@@ -228,10 +228,10 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
             task=task,
             id=record["id"],
             status=TaskResultStatus(record["status"]),
-            enqueued_at=_dt(record.get("enqueued_at")),
-            started_at=_dt(record.get("started_at")),
-            finished_at=_dt(record.get("finished_at")),
-            last_attempted_at=_dt(record.get("last_attempted_at")),
+            enqueued_at=instant(record.get("enqueued_at")),
+            started_at=instant(record.get("started_at")),
+            finished_at=instant(record.get("finished_at")),
+            last_attempted_at=instant(record.get("last_attempted_at")),
             args=record.get("args", []),
             kwargs=record.get("kwargs", {}),
             backend=record.get("backend", task.backend),
@@ -242,14 +242,6 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
         )
         object.__setattr__(result, "_return_value", record.get("return_value"))
         return result
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _dt(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from jobs.records import Record
+from django.utils import timezone
+
+from jobs.records import Record, instant
 from jobs.redis import connections
 from jobs.redis.keys import (
     PRIORITIES_KEY_PREFIX,
@@ -266,5 +268,5 @@ def duration(record: Record) -> float | None:
     end = record.get("finished_at")
     if not start:
         return None
-    end_dt = datetime.fromisoformat(end) if end else datetime.now(UTC)
-    return max((end_dt - datetime.fromisoformat(start)).total_seconds(), 0.0)
+    end_dt = instant(end) if end else timezone.now()
+    return max((end_dt - instant(start)).total_seconds(), 0.0)  # type: ignore[operator]

@@ -86,7 +86,7 @@ def database_rows(now: datetime) -> list[ScheduleRow]:
 def database_row(schedule: Any, now: datetime) -> ScheduleRow:
     problem, upcoming = "", None
     try:
-        runs = schedule.next_runs(1, now)
+        runs = schedule.next_instants(1, now)
         upcoming = runs[0] if runs else None
     except JobsError as e:
         problem = str(e)

@@ -33,6 +33,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
+from jobs import records
 from jobs.backend import RESULT_ID, JobsBackend
 from jobs.conf import jobs_settings
 from jobs.dashboard import actions, monitor
@@ -62,7 +63,7 @@ def backend_of() -> JobsBackend:
 
 
 def _dt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value else None
+    return records.instant(value) if value else None
 
 
 def seconds_text(seconds: float | None) -> str:

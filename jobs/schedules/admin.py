@@ -135,7 +135,7 @@ class ScheduleAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if not obj.pk or not obj.enabled:
             return "-"
         try:
-            runs = obj.next_runs(NEXT_RUNS)
+            runs = obj.next_instants(NEXT_RUNS)
         except JobsError as e:
             return f"Invalid: {e}"
         if not runs:

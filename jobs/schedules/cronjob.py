@@ -7,6 +7,7 @@ knows cron expressions in any zone, intervals and clocked times.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from arq.cron import CronJob
 
 from jobs.schedules.entries import Entry
+
+logger = logging.getLogger("jobs.scheduler")
 
 TOLERANCE = timedelta(seconds=60)  # a run later than this was missed (policy skip)
 
@@ -54,6 +57,24 @@ class ScheduleCronJob(CronJob):
 
     def calculate_next(self, prev_run: datetime) -> None:
         self.next_run = self.entry.next_run(prev_run)
+
+    def resume(self, now: datetime) -> None:
+        """Set the first run after what is already done (its last run or
+        change), or after a TOLERANCE ago for a new schedule."""
+        since = self.entry.since
+        if since is not None and since > now + TOLERANCE:
+            # Taken at its word, it would stall the schedule until then while
+            # the admin lists its next runs as due: say so, and go by now.
+            logger.warning(
+                "schedule %r: its last run or change, %s, is %s in the future "
+                "(USE_TZ or TIME_ZONE changed on an existing database? a clock "
+                "step?); running it from now, by its missed-run policy",
+                self.entry.name,
+                since.isoformat(),
+                since - now,
+            )
+            since = None
+        self.calculate_next(since or now - TOLERANCE)
 
 
 def last_tick(job_id: bytes | None) -> datetime | None:

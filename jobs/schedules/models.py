@@ -23,6 +23,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone as dj_timezone
 
+from jobs.records import for_user
 from jobs.schedules import entries, notify
 from jobs.schedules.timing import MIN_INTERVAL, Timing, as_aware, next_runs, parse_zone
 
@@ -195,7 +196,14 @@ class Schedule(models.Model):
     def next_runs(
         self, count: int = 3, after: datetime | None = None
     ) -> list[datetime]:
-        """Return the next `count` runs (aware UTC) after `after` (default: now)."""
+        """Return the next `count` runs after `after` (default: now), as Django
+        hands out datetimes: aware UTC with USE_TZ, else naive TIME_ZONE time."""
+        return [for_user(run) for run in self.next_instants(count, after)]
+
+    def next_instants(
+        self, count: int = 3, after: datetime | None = None
+    ) -> list[datetime]:
+        """next_runs() as aware UTC datetimes, whatever USE_TZ says."""
         start, expires = self.window()
         after = as_aware(after or dj_timezone.now(), default_timezone())
         return next_runs(self.timing(), after, count, start=start, expires=expires)

@@ -99,7 +99,7 @@ class Scheduler:
         # The first run after what is already done: when that is in the past,
         # handle() applies the missed-run policy to it.
         job = ScheduleCronJob.of(entry)
-        job.calculate_next(entry.since or now - TOLERANCE)
+        job.resume(now)
         if job.next_run is None:
             self.jobs.pop(entry.key, None)
             return

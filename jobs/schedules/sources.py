@@ -22,7 +22,7 @@ from redis.exceptions import RedisError
 
 from jobs.exceptions import JobsError
 from jobs.schedules import entries
-from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob
+from jobs.schedules.cronjob import ScheduleCronJob
 from jobs.schedules.models import Schedule, to_db
 
 if TYPE_CHECKING:
@@ -79,7 +79,7 @@ def job_of(row: dict[str, Any], alias: str, now: datetime) -> ScheduleCronJob | 
     if entry is None:  # another backend's task: its workers run it
         return None
     job = ScheduleCronJob.of(entry)
-    job.calculate_next(entry.since or now - TOLERANCE)
+    job.resume(now)
     return job
 
 

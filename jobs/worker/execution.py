@@ -122,7 +122,10 @@ class Runtime:
 
 
 def _ms_to_dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """A payload's ms as Django hands datetimes to user code (see for_user())."""
+    if ms is None:
+        return None
+    return records.for_user(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
 
 def _set(result: JobResult, **changes: Any) -> None:
@@ -352,7 +355,7 @@ def ended(
     record: Record = {
         **running,
         "status": str(status),
-        "finished_at": None if finished_at is None else finished_at.isoformat(),
+        "finished_at": records.stamp(finished_at),
     }
     if return_value is not NO_VALUE:
         record["return_value"] = return_value
@@ -366,7 +369,7 @@ def failed_record(
     rt: Runtime, claimed: Claimed, exc: BaseException, previous: Record | None
 ) -> Record:
     """A FAILED record for a job that could not run (bad payload, unknown task...)."""
-    now = timezone.now().isoformat()
+    now = records.now_stamp()
     job = claimed.job
     record: Record = {
         "id": claimed.id,
@@ -411,7 +414,7 @@ def unrecordable(
         for name, value in outcome.record.items()
         if name not in ("return_value", "progress")
     }
-    record = records.failed(cast(Record, kept), error, at=now.isoformat())
+    record = records.failed(cast(Record, kept), error, at=records.stamp(now) or "")
     result = outcome.result
     if result is not None:
         _set(result, status=TaskResultStatus.FAILED, finished_at=now, progress=None)

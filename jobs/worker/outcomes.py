@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from django.tasks.signals import task_finished
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from jobs import records, serialization
@@ -50,7 +50,7 @@ def run_seconds(outcome: Outcome) -> float | None:
     result = outcome.result
     if result is None or result.last_attempted_at is None:
         return None
-    end = result.finished_at or datetime.now(UTC)
+    end = result.finished_at or timezone.now()  # as the result: USE_TZ or not
     return max((end - result.last_attempted_at).total_seconds(), 0.0)
 
 

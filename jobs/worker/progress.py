@@ -14,8 +14,6 @@ import math
 import time
 from typing import TYPE_CHECKING, Any
 
-from django.utils import timezone
-
 from jobs import records
 from jobs.redis import connections, scripts
 
@@ -73,7 +71,7 @@ class ProgressReporter:
             "done": done,
             "total": total,
             "message": str(message)[:500],
-            "updated_at": timezone.now().isoformat(),
+            "updated_at": records.now_stamp(),
         }
         now = time.monotonic()
         finished = total is not None and done >= total

@@ -186,8 +186,15 @@ def test_naive_datetimes_when_use_tz_is_off():
         past.full_clean()
     valid(name="future", cron="", clocked_time=datetime(2099, 1, 1)).full_clean()
     runs = schedule.next_runs(5, after=datetime(2026, 10, 1))
+    # Naive New York time, as Django hands datetimes out with USE_TZ off.
     assert [r.isoformat() for r in runs] == [
-        "2026-11-01T05:30:00+00:00",  # 01:30-04:00, once, although 01:30 repeats
+        "2026-11-01T01:30:00",  # 01:30-04:00, once, although 01:30 repeats
+        "2026-11-02T01:30:00",
+    ]
+    assert [
+        r.isoformat() for r in schedule.next_instants(5, datetime(2026, 10, 1))
+    ] == [
+        "2026-11-01T05:30:00+00:00",
         "2026-11-02T06:30:00+00:00",
     ]
     assert list(Schedule.objects.active(datetime(2026, 11, 2, 23, 0))) == [schedule]
