@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import traceback
 from datetime import UTC, datetime
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict, overload
 
 from django.conf import settings
 from django.utils import timezone
@@ -62,6 +62,12 @@ class Record(TypedDict):
     progress: NotRequired[Progress | None]
 
 
+@overload
+def stamp(value: datetime) -> str: ...
+@overload
+def stamp(value: None) -> None: ...
+@overload
+def stamp(value: datetime | None) -> str | None: ...
 def stamp(value: datetime | None) -> str | None:
     """A datetime as records hold it: ISO, aware UTC (naive is TIME_ZONE time)."""
     if value is None:

@@ -414,7 +414,7 @@ def unrecordable(
         for name, value in outcome.record.items()
         if name not in ("return_value", "progress")
     }
-    record = records.failed(cast(Record, kept), error, at=records.stamp(now) or "")
+    record = records.failed(cast(Record, kept), error, at=records.stamp(now))
     result = outcome.result
     if result is not None:
         _set(result, status=TaskResultStatus.FAILED, finished_at=now, progress=None)
