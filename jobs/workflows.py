@@ -156,29 +156,23 @@ def _prepared(workflow: Workflow) -> tuple[JobsBackend, _Flow]:
     backend = _backend_of(workflow)
     wid = uuid.uuid4().hex
     config = backend.config
-    fields: list[Any] = [
-        "stages",
-        len(workflow.stages),
-        "jttl",
-        int(config.expires * 1000),
-        "rttl",
-        backend.results.ttl_ms,
-    ]
-    first: list[Prepared] = []
-    ids: list[list[str]] = []
+    fields: list[Any] = ["stages", len(workflow.stages), "rttl", backend.results.ttl_ms]
+    jobs_by_stage: list[list[Prepared]] = []
     for s, stage in enumerate(workflow.stages):
         fields += [f"n:{s}", len(stage.steps), f"g:{s}", int(stage.group)]
         jobs = [
             _step_fields(backend, wid, s, i, step, fields)
             for i, step in enumerate(stage.steps)
         ]
-        ids.append([job.result.id for job in jobs])
-        if s == 0:
-            first = jobs
-    layout = _layout(workflow, ids)
+        jobs_by_stage.append(jobs)
+    first = jobs_by_stage[0]
+    layout = _layout(workflow, [[job.result.id for job in s] for s in jobs_by_stage])
     fields += ["layout", serialization.dumps(layout), "kind", workflow.kind]
     now_ms = int(timezone.now().timestamp() * 1000)
-    wttl = int((config.expires + config.result_ttl) * 1000)
+    # Kept while a stage may wait (its longest job TTL), then as long as results;
+    # every step that counts renews it.
+    longest = max(job.args[3] for stage in jobs_by_stage for job in stage)
+    wttl = int(longest + config.result_ttl * 1000)
     args = [wid, now_ms, wttl, WORKFLOWS_MAX, *fields]
     result = WorkflowResult(id=wid, backend=backend.alias, kind=workflow.kind)
     result.layout = layout
@@ -216,10 +210,12 @@ def _step_fields(
     job = backend.prepare(step.task, args, step.kwargs, meta=meta)
     payload: bytes = job.args[1]
     slot = f"{s}:{i}"
-    queue, wake = job.keys[1], job.keys[2]  # as the ENQUEUE script takes them
+    # What the ENQUEUE script would take: keys, the job key's TTL, priority.
+    queue, wake, ttl = job.keys[1], job.keys[2], job.args[3]
     fields += [f"j:{slot}", job.result.id, f"q:{slot}", queue, f"w:{slot}", wake]
-    if len(job.keys) > 5:  # a priority's own queue, listed in the priorities set
-        fields += [f"ps:{slot}", job.keys[5], f"p:{slot}", job.args[8]]
+    fields += [f"x:{slot}", ttl]
+    if len(job.keys) > 5:  # a priority other than 0: its set and its rank
+        fields += [f"pk:{slot}", job.keys[5], f"pv:{slot}", job.args[8]]
     if takes_previous:
         head, _, tail = payload.partition(_PREVIOUS_JSON)
         fields += [f"h:{slot}", head, f"t:{slot}", tail]

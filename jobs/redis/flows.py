@@ -19,11 +19,11 @@ Hash fields: `stages`, `stage` (running now), `left` (its steps not counted),
 `created`, `ended` (ms), `layout` (JSON, for readers); per stage s: `n:s`
 (steps), `g:s` ('1': its value is the list of its steps' values); per step
 s:i: `j:` job id, `q:`/`w:` its queue and wake keys, `h:` payload (or its
-head), `t:` payload tail (only for a step taking the previous value),
-`rk:`/`rv:` its READY record's key and bytes (when the queue's Redis holds
-results), `ps:`/`p:` its queue's priorities set and its priority (only for a
-priority other than 0, see keys.queue_key), `r:` its return value;
-`d:<job id>`: counted.
+head), `t:` payload tail (only for a step taking the previous value), `x:`
+its job key's TTL (ms, counted from when its stage is queued), `pk:`/`pv:`
+its queue's priorities set and its priority (when not 0), `rk:`/`rv:` its
+READY record's key and bytes (when the queue's Redis holds results), `r:` its
+return value; `d:<job id>`: counted.
 """
 
 from __future__ import annotations
@@ -40,17 +40,17 @@ from jobs.redis.scripts import FINISH_BODY, LuaScript
 _FUNCTIONS = Template("""
 local function start_stage(wf, s, value, now)
   local n = tonumber(redis.call('HGET', wf, 'n:' .. s))
-  local jttl, rttl = unpack(redis.call('HMGET', wf, 'jttl', 'rttl'))
+  local rttl = redis.call('HGET', wf, 'rttl')
   for i = 0, n - 1 do
     local f = s .. ':' .. i
-    local id, q, wake, head, tail, rk, rv, ps, p = unpack(redis.call('HMGET', wf,
-      'j:' .. f, 'q:' .. f, 'w:' .. f, 'h:' .. f, 't:' .. f, 'rk:' .. f, 'rv:' .. f,
-      'ps:' .. f, 'p:' .. f))
+    local id, q, wake, head, tail, ttl, rk, rv, pk, pv = unpack(redis.call('HMGET',
+      wf, 'j:' .. f, 'q:' .. f, 'w:' .. f, 'h:' .. f, 't:' .. f, 'x:' .. f,
+      'rk:' .. f, 'rv:' .. f, 'pk:' .. f, 'pv:' .. f))
     local payload = head
     if tail then payload = head .. value .. tail end
-    redis.call('SET', '$JOB' .. id, payload, 'PX', jttl)
+    redis.call('SET', '$JOB' .. id, payload, 'PX', ttl)
     redis.call('ZADD', q, now, id)
-    if ps then redis.call('ZADD', ps, p, p) end
+    if pk then redis.call('ZADD', pk, pv, pv) end
     if rk then redis.call('SET', rk, rv, 'PX', rttl) end
     redis.call('LPUSH', wake, 1)
     redis.call('LTRIM', wake, 0, $WAKE_MAX - 1)

@@ -178,3 +178,17 @@ def test_a_job_claiming_a_workflow_it_is_not_in_ends_as_a_plain_job(r, step):
     result.refresh()
     assert result.return_value == 3
     assert not r.keys("jobs:workflow:*")
+
+
+def test_steps_keep_their_priority_and_queue():
+    flow = chain(
+        tasks.add.bind(1, 2),
+        tasks.double.using(priority=5).bind(),
+        tasks.record.using(queue_name="low").bind(),
+    )
+    result = flow.enqueue()
+    drain(queues=["default", "low"])
+    assert result.get(timeout=5) == 6
+    steps = [default_task_backend.get_result(i) for i in result.step_ids]
+    assert [s.task.priority for s in steps[1:2]] == [5]
+    assert steps[2].task.queue_name == "low"
