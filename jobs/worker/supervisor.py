@@ -5,15 +5,20 @@ share the imported code's memory. A child leaves on its own after `--max-jobs`
 jobs or above `--max-memory` (draining first, so nothing is lost in the swap); a
 child that dies abruptly (OOM killer, segfault, a job calling os._exit) has its
 leases released at once so its jobs run again without waiting for them to lapse.
+A child whose supervisor dies (SIGKILL, OOM killer) drains as on SIGTERM and
+exits, instead of running on as an orphan beside a restarted supervisor's.
 """
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import logging
 import os
 import signal
 import socket
+import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +39,42 @@ logger = logging.getLogger("jobs.worker")
 
 RESTART_BACKOFF_MAX = 10.0  # seconds between restarts of a child that keeps dying
 QUICK_DEATH = 2.0  # seconds; a child dying sooner than this counts as a crash loop
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PARENT_POLL = 1.0  # seconds between a child's checks that its supervisor lives
+
+
+def follow_parent(parent: int) -> None:
+    """Have this child drain and exit (SIGTERM) when its supervisor `parent` dies.
+
+    Linux tells it at once (PR_SET_PDEATHSIG); a thread polling the parent's pid
+    logs why, and sends the SIGTERM itself where the kernel does not (other
+    systems, or a supervisor dead before the request was made). One SIGTERM
+    only: a second would hand running jobs back without their grace period.
+    """
+    told = kernel_tells(signal.SIGTERM) and os.getppid() == parent
+    watch = threading.Thread(
+        target=watch_parent, args=(parent, told), name="jobs-parent", daemon=True
+    )
+    watch.start()
+
+
+def kernel_tells(sig: int) -> bool:
+    """Ask Linux to send `sig` to this process when its parent dies."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def watch_parent(parent: int, told: bool) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    logger.warning("supervisor %d is gone: draining, then exiting", parent)
+    if not told:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 @dataclass
@@ -88,10 +129,12 @@ class Supervisor:
         # Keep the imported code in pages shared with the children: without
         # this, the collector's passes write to every object and copy its page.
         gc.freeze()
+        parent = os.getpid()
         pid = os.fork()
         if pid == 0:  # the child
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
+            follow_parent(parent)
             code = 1
             try:
                 code = self.run_child()
