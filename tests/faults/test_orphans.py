@@ -58,8 +58,7 @@ def test_sigkill_of_the_supervisor_drains_and_stops_its_children(
     supervisor.signal(signal.SIGKILL)
     killed_at = time.monotonic()
     supervisor.wait(5)
-    for child in children:
-        wait_until(lambda c=child: gone(c), timeout=20, what=f"child {child.pid}")
+    wait_until(lambda: all(map(gone, children)), timeout=20, what="the children")
     print(
         "[measured] supervisor SIGKILLed with 6 x 1.5 s jobs running: children "
         f"drained and exited {time.monotonic() - killed_at:.2f} s after"
