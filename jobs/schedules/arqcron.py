@@ -59,7 +59,7 @@ async def fire(entry: Entry, backend: JobsBackend, ctx: dict[str, Any]) -> str:
     if tick is None:
         return "no tick"
     scheduler = Scheduler()
-    scheduler.backend, scheduler.pool = backend, ctx["redis"]
+    scheduler.attach(backend, ctx["redis"])
     outcome = await scheduler.fire(entry, tick)
     await scheduler.writer.flush()
     return outcome

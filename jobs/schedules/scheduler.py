@@ -41,6 +41,9 @@ from jobs.schedules.notify import RedisRunCounts
 from jobs.schedules.sources import Change, StateWriter, read_changes
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from jobs.backend import JobsBackend
     from jobs.worker import JobsWorker
 
 logger = logging.getLogger("jobs.scheduler")
@@ -78,9 +81,8 @@ class Scheduler:
         self.loaded = asyncio.Event()  # set once the database was read
 
     async def run(self, worker: JobsWorker) -> None:
-        self.worker, self.backend = worker, worker.backend
-        self.pool = worker.pool
-        self.counts = self.writer.counts = RedisRunCounts(self.pool)
+        self.worker = worker
+        self.attach(worker.backend, worker.pool)
         await self.load_static()
         self.reload.set()  # the first read of the database, at once
         loops = [self.ticking(), self.loading(), self.listening(), self.writer.loop()]
@@ -92,6 +94,12 @@ class Scheduler:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await asyncio.shield(self.writer.flush())
+
+    def attach(self, backend: JobsBackend, pool: Redis) -> None:
+        """What fire() needs: the backend and Redis (arq's cron calls it alone:
+        jobs.schedules.arqcron)."""
+        self.backend, self.pool = backend, pool
+        self.counts = self.writer.counts = RedisRunCounts(pool)
 
     # The heap
 

@@ -153,7 +153,7 @@ async def test_arq_job_status_while_in_progress_then_not_found_after_expiry(
     claimed, _ = await scripts.CLAIM.acall(
         wire,
         ["arq:queue", "jobs:wake:default", "jobs:priorities:default"],
-        [now_ms(), 30_000, 1, "w", 60, 262_144, "jobs:queue:default:"],
+        [now_ms() + 1, 30_000, 1, "w", 60, 262_144, "jobs:queue:default:"],
     )
     assert claimed[0][0].decode() == result.id
     assert await arq_job(arq_pool, result.id).status() == JobStatus.in_progress
