@@ -8,7 +8,7 @@ queues it (and, on the queue's Redis, its READY record) in one round trip.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +107,16 @@ def prepare(
         keys.append(PRIORITIES_KEY_PREFIX + queue)
         argv.append(priority)
     return Prepared(result=result, keys=keys, args=argv, record=record)
+
+
+def counted(job: Prepared, hash_key: str, field: str) -> Prepared:
+    """`job`, counted (HINCRBY) in the hash `hash_key` under `field` by the
+    script that queues it, so the count and the job are written together."""
+    keys, args = list(job.keys), list(job.args)
+    if len(keys) == 5:  # no priorities set: an empty slot before the hash
+        keys.append("")
+        args.append("")
+    return replace(job, keys=[*keys, hash_key], args=[*args, field])
 
 
 def expiry_ms(task: JobsTask, due_ms: int, config: JobsOptions) -> int:

@@ -103,10 +103,11 @@ def _replicated(reply: Any, acked: Any) -> tuple[Any, int]:
 
 
 # KEYS: job, queue (of the job's priority), wake, unique, result,
-#       and for a priority other than 0 the queue's priorities set
+#       and for a priority other than 0 the queue's priorities set ('' = none),
+#       a hash counting the job when it is queued (schedules' runs)
 # ARGV: id, payload, score, job ttl ms, unique ttl ms ('' = no unique id),
 #       result record ('' = stored elsewhere), result ttl ms, max wake tokens,
-#       priority (with the 6th key)
+#       priority (with the 6th key), the counting hash's field (with the 7th)
 # Returns 1 when queued, 0 when the id was taken (nothing written).
 ENQUEUE = LuaScript("""
 if ARGV[5] ~= '' then
@@ -116,7 +117,8 @@ elseif redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if KEYS[6] then redis.call('ZADD', KEYS[6], ARGV[9], ARGV[9]) end
+if KEYS[6] and KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], ARGV[9], ARGV[9]) end
+if KEYS[7] then redis.call('HINCRBY', KEYS[7], ARGV[10], 1) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7]) end
 redis.call('LPUSH', KEYS[3], 1)
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1)

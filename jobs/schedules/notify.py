@@ -67,18 +67,10 @@ def forget_last_runs(pks: Iterable[int]) -> None:
 
 class RedisRunCounts:
     """Schedules' runs not yet added to `Schedule.run_count`, in a Redis hash
-    (pk -> runs) that the scheduler increments with each run's last-run id."""
+    (pk -> runs) that the script queueing a run increments (enqueue.counted)."""
 
     def __init__(self, pool: redis.asyncio.Redis) -> None:
         self.pool = pool
-
-    async def record(self, key: str, job_id: str, pk: int | None) -> None:
-        """Record a run's job id as the schedule's last, and count it."""
-        async with self.pool.pipeline(transaction=True) as pipe:
-            pipe.hset(SCHEDULES_LAST_KEY, key, job_id)
-            if pk is not None:
-                pipe.hincrby(SCHEDULES_UNCOUNTED_KEY, str(pk), 1)
-            await pipe.execute()
 
     async def take(self) -> dict[int, int]:
         async with self.pool.pipeline(transaction=True) as pipe:

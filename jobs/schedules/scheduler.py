@@ -32,8 +32,13 @@ from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from redis.exceptions import RedisError
 
 from jobs import conf, registry
+from jobs.enqueue import counted
 from jobs.exceptions import EnqueueError, JobsError
-from jobs.redis.keys import SCHEDULES_CHANNEL, SCHEDULES_LAST_KEY
+from jobs.redis.keys import (
+    SCHEDULES_CHANNEL,
+    SCHEDULES_LAST_KEY,
+    SCHEDULES_UNCOUNTED_KEY,
+)
 from jobs.schedules import entries, static
 from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob, last_tick
 from jobs.schedules.entries import Entry
@@ -99,7 +104,7 @@ class Scheduler:
         """What fire() needs: the backend and Redis (arq's cron calls it alone:
         jobs.schedules.arqcron)."""
         self.backend, self.pool = backend, pool
-        self.counts = self.writer.counts = RedisRunCounts(pool)
+        self.writer.counts = RedisRunCounts(pool)
 
     # The heap
 
@@ -226,6 +231,8 @@ class Scheduler:
             prepared = self.backend.prepare(
                 task, entry.args, entry.kwargs, job_id=job_id, meta=meta
             )
+            if entry.pk is not None:  # run_count: see sources.StateWriter
+                prepared = counted(prepared, SCHEDULES_UNCOUNTED_KEY, str(entry.pk))
             queued = await self.backend.asubmit(prepared)
         except EnqueueError as e:
             logger.warning(
@@ -256,14 +263,12 @@ class Scheduler:
         return result.status in PENDING
 
     async def record(self, entry: Entry, tick: datetime, job_id: str) -> None:
-        counted = False
         try:
-            await self.counts.record(entry.key, job_id, entry.pk)
-            counted = True
-        except RedisError as e:  # counted here instead, until the next flush
+            await self.pool.hset(SCHEDULES_LAST_KEY, entry.key, job_id)  # type: ignore[misc]
+        except RedisError as e:
             logger.warning("schedule %r: last run not recorded: %s", entry.name, e)
         if entry.pk is not None:
-            self.writer.add(entry.pk, tick, job_id, disable=entry.once, counted=counted)
+            self.writer.add(entry.pk, tick, job_id, disable=entry.once)
 
     # Loading
 

@@ -121,9 +121,9 @@ class RunCounts(Protocol):
 class StateWriter:
     """Write each schedule's last run and run count to the database, in batches.
 
-    A run is counted where it was enqueued (`counts`), in the same round trip
-    as its last-run id, so a worker killed before its next flush leaves no run
-    uncounted: whichever worker flushes next takes the count over.
+    A run is counted where it is enqueued (`counts`: by the script that queues
+    it), so a worker killed before its next flush leaves no run uncounted:
+    whichever worker flushes next takes the count over.
     """
 
     def __init__(self, counts: RunCounts | None = None) -> None:
@@ -131,13 +131,10 @@ class StateWriter:
         self.counts = counts
         self.held: dict[int, int] = {}  # counts taken that the database refused
 
-    def add(
-        self, pk: int, tick: datetime, job_id: str, *, disable: bool, counted: bool
-    ) -> None:
-        """Note a run; `counted`: its count is already in `counts`."""
-        _, _, count, disabled = self.pending.get(pk, (tick, job_id, 0, False))
-        count += 0 if counted else 1
-        self.pending[pk] = (tick, job_id, count, disabled or disable)
+    def add(self, pk: int, tick: datetime, job_id: str, *, disable: bool) -> None:
+        """Note a run (counted in `counts` when it was queued)."""
+        disabled = self.pending.get(pk, (tick, job_id, 0, False))[3]
+        self.pending[pk] = (tick, job_id, 0, disabled or disable)
 
     async def loop(self) -> None:
         while True:
