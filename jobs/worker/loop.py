@@ -119,6 +119,7 @@ class JobsWorker(Worker):
     max_jobs_run: stop after starting this many jobs (for process recycling).
     max_memory: drain and stop when the process's RSS exceeds this many bytes.
     scheduler: runs beside the job loop (the periodic schedules), if given.
+    redis_wait: seconds to wait for Redis at start-up (None: for ever).
     """
 
     def __init__(
@@ -136,8 +137,11 @@ class JobsWorker(Worker):
         scheduler: Scheduler | None = None,
         on_startup: Any = None,
         on_shutdown: Any = None,
+        redis_wait: float | None = None,
     ) -> None:
         self.backend = backend
+        self.redis_wait = redis_wait
+        self.starting = True  # until Redis answered: a signal stops at once
         self.config = backend.config
         self.queues = checked_queues(backend, queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -228,7 +232,8 @@ class JobsWorker(Worker):
         self.runtime.mark_running = self.recorder.write_running
 
     async def startup(self) -> None:
-        await startup.wait_for_redis(self.pool, self.config)
+        await startup.wait_for_redis(self.pool, self.config, self.redis_wait)
+        self.starting = False
         await startup.check_eviction_policy(self.pool, self.config)
         logger.info(
             "worker %s consuming %s from %s with concurrency %d, %d tasks registered",
@@ -248,6 +253,12 @@ class JobsWorker(Worker):
 
     def handle_sig(self, signum: signal.Signals) -> None:
         """First signal: stop taking jobs and drain. Second: hand back now."""
+        if self.starting:  # nothing runs yet: nothing to drain
+            logger.info("%s: stopping", signal.Signals(signum).name)
+            self.stopping = True
+            if self.main_task is not None:
+                self.main_task.cancel()
+            return
         if self.stopping:
             logger.warning(
                 "second %s: handing running jobs back now", signal.Signals(signum).name
@@ -293,12 +304,19 @@ class JobsWorker(Worker):
             self.recorder.running_writer.close()
             await self.batcher.close()
             await self.wire.aclose()
-            await self.pool.delete(self.health_check_key)
+            if not self.starting:
+                await self.forget_health_check()
             if self.on_shutdown:
                 await self.on_shutdown(self.ctx)
             await self.pool.aclose(close_connection_pool=True)
             self._pool = None
         await connections.aclose_all()
+
+    async def forget_health_check(self) -> None:
+        try:
+            await self.pool.delete(self.health_check_key)
+        except (RedisError, OSError) as e:  # Redis is away: the key expires
+            logger.info("stopped without Redis (%s)", e)
 
     # Consuming
 

@@ -8,6 +8,7 @@ itself. Redis must answer and must not evict queued jobs.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -49,22 +50,41 @@ def arq_functions() -> list[Function]:
     return functions or [Function("noop", _placeholder, None, None, None, None)]
 
 
+WAIT_FIRST = 0.5  # seconds before the second try; doubled after each failure
+WAIT_MAX = 30.0  # seconds between tries at most
+
+
 async def wait_for_redis(
-    pool: Redis, config: JobsOptions, timeout: float = 30.0
+    pool: Redis, config: JobsOptions, timeout: float | None = None
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    """Return once Redis answers PING; wait for ever unless `timeout` (seconds).
+
+    A process manager (systemd, Kubernetes) starts workers in any order with
+    Redis: waiting is what they expect. The caller cancels the wait to stop.
+    """
+    started = time.monotonic()
+    delay = WAIT_FIRST
+    for attempt in itertools.count(1):
         try:
             await pool.ping()
             return
         except (RedisError, OSError) as e:
-            if time.monotonic() > deadline:
+            waited = time.monotonic() - started
+            if timeout is not None and waited >= timeout:
                 raise WorkerError(
                     f"Redis at {redact(config.redis_url)} did not answer "
-                    f"within {timeout:.0f} s: {e}"
-                ) from e
-            logger.warning("waiting for Redis: %s", e)
-            await asyncio.sleep(1)
+                    f"within {timeout:g} s (--redis-wait): {e}"
+                ) from None
+            pause = delay if timeout is None else min(delay, timeout - waited)
+            logger.warning(
+                "waiting for Redis at %s (try %d, next in %.1f s): %s",
+                redact(config.redis_url),
+                attempt,
+                pause,
+                e,
+            )
+        await asyncio.sleep(pause)
+        delay = min(delay * 2, WAIT_MAX)
 
 
 async def check_eviction_policy(pool: Redis, config: JobsOptions) -> None:

@@ -125,6 +125,14 @@ class Command(BaseCommand):
             default=30.0,
             help="Seconds running jobs get on SIGTERM (default: %(default)s).",
         )
+        parser.add_argument(
+            "--redis-wait",
+            type=non_negative_float,
+            default=None,
+            help="Seconds to wait for Redis at start-up before exiting with an "
+            "error (default: wait for ever, retrying with back-off, as under "
+            "systemd or Kubernetes; a signal stops the wait at once).",
+        )
 
     def add_logging_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
@@ -189,6 +197,7 @@ class Command(BaseCommand):
                 concurrency=options["concurrency"],
                 burst=options["burst"],
                 grace=options["grace"],
+                redis_wait=options["redis_wait"],
                 max_jobs_run=options["max_jobs"],
                 max_memory=max_memory * 1024 * 1024 if max_memory else None,
                 scheduler=self.scheduler() if schedules else None,

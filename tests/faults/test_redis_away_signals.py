@@ -1,0 +1,57 @@
+"""A worker without Redis still obeys signals: at start-up and when Redis dies.
+
+Before, a worker started while Redis was down ignored SIGINT and SIGTERM until
+its 30 s start-up deadline, then died with a chained traceback; one whose Redis
+died under it ended a Ctrl-C with tracebacks.
+"""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from tests.servers import free_port, wait_until
+
+pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
+
+STOPPED = 10  # seconds a stopping worker may take here (the old wait was 30 s)
+
+
+def closed_url() -> str:
+    return f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_worker_waiting_for_redis_stops_on_a_signal(worker_process, sig):
+    worker = worker_process(REDIS_URL=closed_url())
+    wait_until(lambda: "(try 2," in worker.output(), what="a second try")
+    worker.signal(sig)
+    assert worker.wait(STOPPED) == 0
+    output = worker.output()
+    assert f"{sig.name}: stopping" in output
+    assert "Traceback" not in output
+    # One line a try, further apart each time (0.5 s, then 1 s...).
+    assert "next in 0.5 s" in output and "next in 1.0 s" in output
+
+
+def test_redis_wait_is_a_start_up_deadline(worker_process):
+    worker = worker_process("--redis-wait", "0.5", REDIS_URL=closed_url())
+    assert worker.wait(STOPPED) == 1
+    output = worker.output()
+    assert "did not answer within 0.5 s (--redis-wait)" in output
+    assert "Traceback" not in output
+
+
+def test_a_worker_whose_redis_died_stops_cleanly_on_sigint(own_redis, worker_process):
+    server = own_redis()
+    worker = worker_process(REDIS_URL=server.url)
+    wait_until(lambda: "consuming" in worker.output(), what="the worker's start")
+    server.stop(signal.SIGKILL)
+    wait_until(lambda: "Redis unavailable" in worker.output(), what="the outage")
+    worker.signal(signal.SIGINT)
+    assert worker.wait(STOPPED) == 0
+    output = worker.output()
+    assert "Traceback" not in output
+    assert "Task was destroyed" not in output
+    assert "stopped without Redis" in output
