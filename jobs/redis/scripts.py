@@ -357,6 +357,23 @@ redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -1 - tonumber(ARGV[2]))
 return 1
 """)
 
+# KEYS: workers index
+# ARGV: last heartbeat (ms) at or before which to look, most entries to look at
+# Drops the workers whose description (`jobs:worker:<id>`, expiring about a
+# LEASE after their last heartbeat) is gone: killed ones never unregister.
+# Every worker's heartbeat runs it; a live worker late to beat re-registers.
+PRUNE_WORKERS = LuaScript("""#!lua flags=allow-oom
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+local pruned = 0
+for _, id in ipairs(ids) do
+  if redis.call('EXISTS', 'jobs:worker:' .. id) == 0 then
+    redis.call('ZREM', KEYS[1], id)
+    pruned = pruned + 1
+  end
+end
+return pruned
+""")
+
 # KEYS: result ('' = stored elsewhere)
 # ARGV: id, record, result ttl ms
 # Writes a RUNNING record with new progress and tells live listeners.
@@ -387,4 +404,15 @@ redis.call('PUBLISH', 'jobs:done:' .. id, ARGV[3])
 return 1
 """)
 
-ALL = (ENQUEUE, CLAIM, FINISH, RETRY, RENEW, RECOVER, TRIM_RECENT, PROGRESS, CANCEL)
+ALL = (
+    ENQUEUE,
+    CLAIM,
+    FINISH,
+    RETRY,
+    RENEW,
+    RECOVER,
+    TRIM_RECENT,
+    PRUNE_WORKERS,
+    PROGRESS,
+    CANCEL,
+)

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("jobs.worker")
 
 WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbeats
+PRUNE_MAX = 100  # dead workers' entries looked at per heartbeat
 
 
 class Heartbeat:
@@ -54,6 +55,7 @@ class Heartbeat:
         await self.worker.metrics.flush(self.worker.pool)
         await self.worker.record_health()
         await self.trim_recent()
+        await self.prune_workers()
         # Async tasks use the ORM through Django's one thread-sensitive thread;
         # tidy its connections as a request's end would.
         await sync_to_async(close_old_connections)()
@@ -100,9 +102,21 @@ class Heartbeat:
             self.worker.wire, [RECENT_KEY], [oldest, RECENT_MAX]
         )
 
+    async def prune_workers(self) -> None:
+        """Forget dead workers, whose descriptions have expired (see register())."""
+        stale = now_ms() - self.description_ttl * 1000
+        await scripts.PRUNE_WORKERS.acall(
+            self.worker.wire, [WORKERS_KEY], [stale, PRUNE_MAX]
+        )
+
+    @property
+    def description_ttl(self) -> int:
+        """Seconds this worker's description outlives its last heartbeat."""
+        return int(self.worker.config.lease * WORKER_TTL_BEATS / 3) + 1
+
     async def register(self) -> None:
         key = WORKER_KEY_PREFIX + self.worker.worker_id
-        ttl = int(self.worker.config.lease * WORKER_TTL_BEATS / 3) + 1
+        ttl = self.description_ttl
         async with self.worker.pool.pipeline(transaction=False) as pipe:
             pipe.zadd(WORKERS_KEY, {self.worker.worker_id: now_ms()})
             pipe.hset(

@@ -1,4 +1,5 @@
-"""The heartbeat's lease renewals, in order with the worker's other writes."""
+"""The heartbeat: lease renewals in order with the worker's other writes, and
+the index of live workers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import pytest
 from django.tasks import task_backends
 
-from jobs.redis.keys import IN_PROGRESS_KEY_PREFIX
+from jobs.redis.keys import IN_PROGRESS_KEY_PREFIX, WORKER_KEY_PREFIX, WORKERS_KEY
 from jobs.redis.scripts import now_ms
 from jobs.worker import JobsWorker
 from tests import tasks
@@ -62,3 +63,15 @@ async def test_renewal_extends_our_lease_and_reports_one_taken_over(worker, r, c
     assert r.pttl(lease_key(ours.id)) > 1000
     assert f"lost the lease of job {taken.id}" in caplog.text
     assert f"lost the lease of job {ours.id}" not in caplog.text
+
+
+async def test_a_beat_forgets_dead_workers_and_keeps_described_ones(worker, r):
+    long_ago = now_ms() - 3_600_000
+    r.zadd(
+        WORKERS_KEY, {"h:1:dead": long_ago, "h:2:slow": long_ago, "h:3:new": now_ms()}
+    )
+    r.hset(WORKER_KEY_PREFIX + "h:2:slow", "pid", 2)  # a long LEASE: still described
+    await worker.heartbeat.register()
+    await worker.heartbeat.prune_workers()
+    kept = {m.decode() for m in r.zrange(WORKERS_KEY, 0, -1)}
+    assert kept == {"h:2:slow", "h:3:new", worker.worker_id}
