@@ -24,7 +24,6 @@ from arq.worker import Function, Retry
 from jobs import registry
 from jobs.exceptions import JobCancelled
 from jobs.records import Record
-from jobs.redis import scripts
 from jobs.redis.batching import CommandBatcher
 from jobs.redis.keys import ABORT_KEY, JOB_KEY_PREFIX
 from jobs.redis.scripts import now_ms
@@ -38,7 +37,7 @@ from jobs.worker.execution import (
     execute,
     failed_record,
 )
-from jobs.worker.outcomes import send_finished
+from jobs.worker.outcomes import finish_script, send_finished
 from jobs.worker.running import RunningWriter
 
 if TYPE_CHECKING:
@@ -154,7 +153,8 @@ class NativeRunner:
             # arq writes its own result record after this: no arq key here.
             keys = [self.queue_key, result_key, ""]
             args = [claimed.id, self.worker_id, encoded, store.ttl_ms, now_ms(), b""]
-            await self.batcher.script(scripts.FINISH, keys, args)
+            finish = finish_script(claimed, keys, args, outcome.record)
+            await self.batcher.script(*finish)
         if outcome.result is not None:
             send_finished(type(self.backend), outcome.result, outcome.error)
 

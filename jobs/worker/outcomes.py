@@ -27,7 +27,7 @@ from jobs.exceptions import (
 from jobs.records import Record, arq_result
 from jobs.redis import flows, scripts
 from jobs.redis.keys import ARQ_RESULT_KEY_PREFIX, WORKFLOW_KEY_PREFIX
-from jobs.redis.scripts import now_ms
+from jobs.redis.scripts import LuaScript, now_ms
 from jobs.worker.execution import (
     NOT_RUNNABLE,
     Claimed,
@@ -84,6 +84,18 @@ def workflow_step(claimed: Claimed) -> dict[str, Any] | None:
     if not (isinstance(shape[0], str) and all(type(n) is int for n in shape[1:])):
         return None
     return step
+
+
+def finish_script(
+    claimed: Claimed, keys: list[Any], args: list[Any], record: Record
+) -> tuple[LuaScript, list[Any], list[Any]]:
+    """FINISH with its keys and args, or FINISH_STEP for a workflow's step (it
+    returns {owned, what the step did} where FINISH returns owned)."""
+    step = workflow_step(claimed)
+    if step is None:
+        return scripts.FINISH, keys, args
+    keys = [*keys, WORKFLOW_KEY_PREFIX + step["id"]]
+    return flows.FINISH_STEP, keys, [*args, *step_args(step, record)]
 
 
 def step_args(step: dict[str, Any], record: Record) -> list[Any]:
@@ -226,13 +238,9 @@ class Recorder:
             )
         keys = [claimed.queue_key, result_key, arq_key]
         args = [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms(), arq_record]
-        step = workflow_step(claimed)
-        if step is None:
-            owned = await self.worker.batcher.script(scripts.FINISH, keys, args)
-        else:
-            keys.append(WORKFLOW_KEY_PREFIX + step["id"])
-            args += step_args(step, outcome.record)
-            owned, _ = await self.worker.batcher.script(flows.FINISH_STEP, keys, args)
+        finish = finish_script(claimed, keys, args, outcome.record)
+        reply = await self.worker.batcher.script(*finish)
+        owned = reply[0] if isinstance(reply, list) else reply
         if not owned:
             logger.warning(
                 "job %s finished here after its lease passed to another worker",

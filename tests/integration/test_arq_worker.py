@@ -20,6 +20,7 @@ from django.tasks import default_task_backend
 from django.tasks.base import TaskResultStatus
 from django.test import override_settings
 
+from jobs import chain, chord, group
 from jobs.conf import JobsOptions
 from jobs.failures import arq_loads
 from jobs.schedules.models import Schedule
@@ -198,3 +199,16 @@ def test_arqs_redis_settings_follow_redis_url(arq_settings: ModuleType) -> None:
     assert (sentinel.database, sentinel.username, sentinel.password) == (2, "u", "pw")
     plain = arq_settings.redis_settings(JobsOptions(redis_url="rediss://h:6380/3"))
     assert (plain.host, plain.port, plain.database, plain.ssl) == ("h", 6380, 3, True)
+
+
+async def test_arqs_worker_runs_workflows_to_the_end(burst, r) -> None:
+    header = group(tasks.add.bind(1, 1), tasks.add.bind(2, 2))
+    inner = group(tasks.double.bind(), tasks.add.bind(10))
+    flow = chain(tasks.add.bind(0, 1), inner, tasks.tally.bind("arq"))
+    result = await chord(header, tasks.tally.bind("arq-chord")).aenqueue()
+    chained = await flow.aenqueue()
+    for _ in range(3):  # one burst per stage
+        await burst()
+    assert await result.aget(timeout=1) == 6
+    assert await chained.aget(timeout=1) == 2 + 11
+    assert int(r.get("test:runs:arq-chord")) == 1
