@@ -43,6 +43,9 @@ CONFIGS = {
     "jobs-c100-p2": {"concurrency": 100, "procs": 2, "task": "async"},
     # The worker's defaults (-c 10), coroutine tasks.
     "jobs-default": {"concurrency": 10, "procs": 1, "task": "async"},
+    # arq's own worker and loop running the same Django tasks
+    # (`arq jobs.arq.WorkerSettings`, max_jobs 100): the price of arq's loop.
+    "jobs-arq-mj100": {"concurrency": 100, "procs": 1, "task": "async", "arq": True},
 }
 BATCH_KIND = "asyncio.gather of 100 aenqueue()"
 WAITS = True  # producers wait with `await result.aget()` / `result.get()`
@@ -68,6 +71,9 @@ def prepare(env: dict[str, str]) -> None:
 
 
 def worker_commands(cfg: dict) -> list[list[str]]:
+    if cfg.get("arq"):
+        env = f"JOBS_ARQ_MAX_JOBS={cfg['concurrency']}"
+        return [["env", env, sys.executable, "-m", "arq", "jobs.arq.WorkerSettings"]]
     cmd = [sys.executable, str(MANAGE), "jobs_worker", "-c", str(cfg["concurrency"])]
     cmd += ["-Q", "default", "-l", "warning"]
     if cfg["procs"] > 1:

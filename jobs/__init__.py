@@ -1,4 +1,5 @@
-"""An asyncio-native job runner for Django: Django's Tasks API on arq over Redis."""
+"""An asyncio-native job runner for Django: Django's Tasks API over Redis, in arq's
+wire format (docs/arq.md)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,9 @@ builds arq's settings from the backend's (JOBS_ARQ_BACKEND, "default"):
 `functions` from the task registry, `cron_jobs` from the Schedule rows and
 JOBS_SCHEDULES, JSON both ways, results written where Django reads them, the
 hooks of JOBS_WORKER_HOOKS. It consumes one queue, JOBS_ARQ_QUEUE (a Django
-queue name, "default" = arq's `arq:queue`). What this mode lacks beside
-`jobs_worker` (leases, push wake-ups, live schedules...): docs/arq.md.
+queue name, "default" = arq's `arq:queue`), JOBS_ARQ_MAX_JOBS (10) at once.
+What this mode lacks beside `jobs_worker` (leases, push wake-ups, live
+schedules...): docs/arq.md.
 
 For arq's client: `serialize` / `deserialize` are the JSON pair to give
 `create_pool()` (`deserialize` re-raises failed jobs' exceptions in
@@ -66,7 +67,8 @@ def backend() -> JobsBackend:
 BACKEND = backend()
 QUEUE = os.environ.get("JOBS_ARQ_QUEUE", "default")
 HOOKS = conf.jobs_settings.WORKER_HOOKS
-MAX_JOBS = 10  # arq's default: give arq's `max_jobs` in a subclass to change it
+# Jobs at once: arq's max_jobs (arq's default, 10) and the plain functions' threads.
+MAX_JOBS = int(os.environ.get("JOBS_ARQ_MAX_JOBS", "10"))
 
 
 def redis_settings(config: conf.JobsOptions) -> RedisSettings:

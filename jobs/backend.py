@@ -1,4 +1,5 @@
-"""A Django Tasks backend that queues jobs in Redis for arq-based workers.
+"""A Django Tasks backend that queues jobs in Redis in arq's wire format, for
+`jobs_worker` or arq's own worker (`arq jobs.arq.WorkerSettings`).
 
 Usage::
 

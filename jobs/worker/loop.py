@@ -1,9 +1,11 @@
 """The worker: arq's Worker, consuming Django tasks with leases and push wake-ups.
 
-arq's Worker brings the process shell: its event loop, signal wiring, health-check
-key, `on_startup`/`on_shutdown` hooks and cron machinery. Its job loop is
-replaced: arq polls every `poll_delay` and holds a job for its longest timeout
-plus 10 s, so a dead worker's jobs wait minutes and an idle one answers late.
+arq's Worker class brings the process shell only: its constructor, `run()`
+(the event loop), signal wiring and health-check key (8 of arq's functions run:
+docs/arq.md). `main()` is replaced, so arq's job loop, `run_job`, `finish_job`
+and cron never run here: arq polls every `poll_delay` and holds a job for its
+longest timeout plus 10 s, so a dead worker's jobs wait minutes and an idle one
+answers late.
 Here a claim takes a batch in one script with a short lease renewed by the
 heartbeat, an idle worker blocks on a wake list, and SIGTERM drains instead of
 cancelling.

@@ -1,8 +1,9 @@
 """What a worker checks and builds before its first claim.
 
-arq's Worker wants a function table; ours lists the registered tasks (with
-their timeouts and attempts, for arq's tooling) though the worker runs them
-itself. Redis must answer and must not evict queued jobs.
+arq's Worker constructor wants a function table; this one lists the registered
+tasks with placeholders, never called: the worker runs tasks itself (arq's own
+worker calls real ones: jobs.worker.native). Redis must answer and must not
+evict queued jobs.
 """
 
 from __future__ import annotations

@@ -201,3 +201,24 @@ async def test_arq_results_off_writes_no_arq_record(arq_pool: ArqRedis) -> None:
         await result.arefresh()
     assert result.return_value == 5
     assert await arq_pool.exists(f"arq:result:{result.id}") == 0
+
+
+async def test_arq_abort_cancels_a_running_coroutine_at_the_next_heartbeat(
+    arq_pool: ArqRedis,
+) -> None:
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "LEASE": 0.6}  # a heartbeat every 0.2 s
+    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
+        result = await tasks.asleeper.aenqueue(30)
+        running = asyncio.create_task(adrain())
+        while (await default_task_backend.results.aget(result.id))["status"] != (
+            "RUNNING"
+        ):
+            await asyncio.sleep(0.02)
+        await arq_pool.zadd("arq:abort", {result.id: now_ms()})  # Job.abort()
+        counts = await asyncio.wait_for(running, 20)
+        await result.arefresh()
+    assert counts["failed"] == 1
+    assert result.errors[-1].exception_class_path == "jobs.exceptions.JobCancelled"
+    with pytest.raises(asyncio.CancelledError):
+        await ours(arq_pool, result.id).result(timeout=1)

@@ -212,3 +212,11 @@ async def test_arqs_worker_runs_workflows_to_the_end(burst, r) -> None:
     assert await result.aget(timeout=1) == 6
     assert await chained.aget(timeout=1) == 2 + 11
     assert int(r.get("test:runs:arq-chord")) == 1
+
+
+async def test_arqs_worker_reads_arqs_queue_only(burst) -> None:
+    """Jobs with a per-job priority wait in sets of ours, which arq never reads."""
+    result = await tasks.add.using(priority=5).aenqueue(1, 1)
+    assert (await burst()).jobs_complete == 0
+    await result.arefresh()
+    assert result.status == TaskResultStatus.READY
