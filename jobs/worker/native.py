@@ -153,7 +153,7 @@ class NativeRunner:
             # arq writes its own result record after this: no arq key here.
             keys = [self.queue_key, result_key, ""]
             args = [claimed.id, self.worker_id, encoded, store.ttl_ms, now_ms(), b""]
-            finish = finish_script(claimed, keys, args, outcome.record)
+            finish = finish_script(keys, args, outcome.record)
             await self.batcher.script(*finish)
         if outcome.result is not None:
             send_finished(type(self.backend), outcome.result, outcome.error)

@@ -72,9 +72,13 @@ def send_finished(sender: type, result: JobResult, error: BaseException | None) 
         task_finished.send(sender, task_result=result)
 
 
-def workflow_step(claimed: Claimed) -> dict[str, Any] | None:
-    """{"id", "stage", "index"} when the job is a step of a workflow."""
-    meta = claimed.job.meta if claimed.job is not None else None
+def workflow_step(record: Record) -> dict[str, Any] | None:
+    """{"id", "stage", "index"} when the job is a step of a workflow.
+
+    Read from the record, which has it from the payload, or for a job that
+    could not run (expired: no payload left) from its READY record.
+    """
+    meta = record.get("meta")
     step = meta.get("workflow") if isinstance(meta, dict) else None
     if not isinstance(step, dict):
         return None
@@ -87,11 +91,11 @@ def workflow_step(claimed: Claimed) -> dict[str, Any] | None:
 
 
 def finish_script(
-    claimed: Claimed, keys: list[Any], args: list[Any], record: Record
+    keys: list[Any], args: list[Any], record: Record
 ) -> tuple[LuaScript, list[Any], list[Any]]:
     """FINISH with its keys and args, or FINISH_STEP for a workflow's step (it
     returns {owned, what the step did} where FINISH returns owned)."""
-    step = workflow_step(claimed)
+    step = workflow_step(record)
     if step is None:
         return scripts.FINISH, keys, args
     keys = [*keys, WORKFLOW_KEY_PREFIX + step["id"]]
@@ -238,7 +242,7 @@ class Recorder:
             )
         keys = [claimed.queue_key, result_key, arq_key]
         args = [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms(), arq_record]
-        finish = finish_script(claimed, keys, args, outcome.record)
+        finish = finish_script(keys, args, outcome.record)
         reply = await self.worker.batcher.script(*finish)
         owned = reply[0] if isinstance(reply, list) else reply
         if not owned:

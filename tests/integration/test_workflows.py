@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 
 from jobs import (
     JobCancelled,
+    JobExpired,
     SerializationError,
     WorkflowError,
     chain,
@@ -192,3 +194,12 @@ def test_steps_keep_their_priority_and_queue():
     steps = [default_task_backend.get_result(i) for i in result.step_ids]
     assert [s.task.priority for s in steps[1:2]] == [5]
     assert steps[2].task.queue_name == "low"
+
+
+async def test_a_step_that_expired_before_it_ran_fails_the_workflow():
+    result = await group(tasks.add.using(expires=0.2).bind(1, 1)).aenqueue()
+    time.sleep(0.3)  # no worker runs meanwhile: the job's key expires
+    await adrain()
+    with pytest.raises(JobExpired):
+        await result.aget(timeout=1)
+    assert result.failed_id == result.step_ids[0]
