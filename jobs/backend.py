@@ -161,7 +161,9 @@ class JobsBackend(BaseTaskBackend):
         Raise SerializationError or PayloadTooLarge (nothing written) for bad
         arguments, QueueUnavailable or QueueFull when Redis cannot take the job.
         `job_id` makes the enqueue idempotent: a second enqueue with the same id
-        within a day queues nothing and returns the first job's result.
+        while the first job's result is kept (RESULT_TTL, at most a day) queues
+        nothing and returns the first job's result; after that, it queues a
+        new job.
         """
         job = self.prepare(task, args, kwargs, **options)
         if await self.asubmit(job):
@@ -223,12 +225,18 @@ class JobsBackend(BaseTaskBackend):
         *,
         job_id: str | None = None,
         meta: dict[str, Any] | None = None,
+        reserve: int | None = None,
     ) -> Prepared:
-        """Validate and serialize a job without touching Redis."""
+        """Validate and serialize a job without touching Redis (`reserve`: see
+        jobs.enqueue.prepare)."""
         if self.config_error is not None:
             raise self.config_error
         self.validate_task(task)
         assert isinstance(task, JobsTask)
+        if job_id is not None and not RESULT_ID.match(job_id):
+            raise ValueError(
+                f"job_id {job_id!r} must be 1 to 200 letters, digits and ':._-'."
+            )
         return enqueue.prepare(
             task,
             list(args),
@@ -238,6 +246,7 @@ class JobsBackend(BaseTaskBackend):
             store=self.results,
             job_id=job_id,
             meta=meta,
+            reserve=reserve,
         )
 
     def validate_task(self, task: Task[Any, Any]) -> None:

@@ -55,8 +55,14 @@ def prepare(
     store: ResultStore,
     job_id: str | None = None,
     meta: dict[str, Any] | None = None,
+    reserve: int | None = None,
 ) -> Prepared:
-    """Check and serialize a job of the backend `alias` (its task validated)."""
+    """Check and serialize a job of the backend `alias` (its task validated).
+
+    A `job_id` stays taken `reserve` seconds: by default as long as the job's
+    READY record lives (RESULT_TTL, at most a day), so an enqueue that finds
+    the id taken always finds its result too.
+    """
     serialization.check_json(args, "args")
     serialization.check_json(kwargs, "kwargs")
     now = datetime.now(UTC)
@@ -93,12 +99,13 @@ def prepare(
         UNIQUE_KEY_PREFIX + result.id,
         result_key,
     ]
+    reserve_ms = 1000 * (reserve or min(UNIQUE_TTL, store.ttl))
     argv = [
         result.id,
         payload,
         repr(round(score, 3)),
         expires_ms - int(now.timestamp() * 1000),  # the job's own TTL, ms
-        UNIQUE_TTL * 1000 if job_id else "",
+        reserve_ms if job_id else "",
         encoded,
         store.ttl_ms,
         WAKE_TOKENS_MAX,

@@ -38,6 +38,7 @@ from jobs.redis.keys import (
     SCHEDULES_CHANNEL,
     SCHEDULES_LAST_KEY,
     SCHEDULES_UNCOUNTED_KEY,
+    UNIQUE_TTL,
 )
 from jobs.schedules import entries, static
 from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob, last_tick
@@ -229,7 +230,12 @@ class Scheduler:
             task = entries.resolve_task(entry.task, entry.queue_name)
             meta = {"schedule": entry.name, "scheduled_at": tick.isoformat()}
             prepared = self.backend.prepare(
-                task, entry.args, entry.kwargs, job_id=job_id, meta=meta
+                task,
+                entry.args,
+                entry.kwargs,
+                job_id=job_id,
+                meta=meta,
+                reserve=UNIQUE_TTL,  # a day, whatever RESULT_TTL: no run twice
             )
             if entry.pk is not None:  # run_count: see sources.StateWriter
                 prepared = counted(prepared, SCHEDULES_UNCOUNTED_KEY, str(entry.pk))

@@ -9,6 +9,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.tasks import default_task_backend, task_backends
 from django.tasks.base import TaskResultStatus
 from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
@@ -19,7 +20,9 @@ from django.utils import timezone
 from jobs import PayloadTooLarge, QueueUnavailable, SerializationError
 from jobs.backend import JobsBackend
 from jobs.serialization import loads
+from jobs.testing import drain
 from tests import tasks
+from tests.servers import wait_until
 
 
 def test_backend_declares_its_capabilities_honestly():
@@ -219,3 +222,28 @@ def test_no_pickle_anywhere_in_redis(r):
             assert value[:1] != b"\x80", key
             with pytest.raises(pickle.UnpicklingError):
                 pickle.loads(value)
+
+
+def test_a_job_id_is_reserved_no_longer_than_its_result_is_kept(r):
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "RESULT_TTL": 1}
+    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
+        backend = task_backends["default"]
+        first = backend.enqueue(tasks.add, [1, 2], {}, job_id="nightly-report")
+        reserved_until = r.execute_command("PEXPIRETIME", "jobs:unique:nightly-report")
+        kept_until = r.execute_command("PEXPIRETIME", backend.results.raw_key(first.id))
+        assert 0 < reserved_until <= kept_until
+        drain()
+        assert first.get(timeout=5) == 3
+        # The result expires, and the id with it: the same id queues a new job.
+        wait_until(lambda: not backend.results.get("nightly-report"), timeout=5)
+        again = backend.enqueue(tasks.add, [2, 3], {}, job_id="nightly-report")
+        assert again.status == TaskResultStatus.READY
+        drain()
+        assert again.get(timeout=5) == 5
+
+
+@pytest.mark.parametrize("job_id", ["", "has space", "x" * 201, "é"])
+def test_a_job_id_that_no_result_could_be_read_by_is_refused(job_id):
+    with pytest.raises(ValueError, match="must be 1 to 200 letters"):
+        task_backends["default"].enqueue(tasks.add, [1, 2], {}, job_id=job_id)

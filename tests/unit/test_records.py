@@ -129,7 +129,18 @@ def test_prepare_on_the_queues_redis_hands_the_record_to_the_script(config):
     )
     assert job.keys[4] == store.raw_key("x")
     assert json.loads(job.args[5])["id"] == "x"
-    assert job.args[4] == UNIQUE_TTL * 1000
+    assert job.args[4] == 60_000  # the id is reserved as long as the record lives
+    reserved = prepare(
+        tasks.add,
+        [1, 2],
+        {},
+        alias="default",
+        config=config,
+        store=store,
+        job_id="x",
+        reserve=UNIQUE_TTL,
+    )
+    assert reserved.args[4] == UNIQUE_TTL * 1000
 
 
 def test_a_deferred_job_is_scored_at_its_time_and_lives_longer(config):
