@@ -4,6 +4,7 @@ wire format (docs/arq.md)."""
 from __future__ import annotations
 
 from jobs.exceptions import (
+    BadArguments,
     EnqueueError,
     JobCancelled,
     JobExpired,
@@ -29,6 +30,7 @@ from jobs.workflows import chain, chord, group
 __version__ = "0.1.0"
 
 __all__ = [
+    "BadArguments",
     "EnqueueError",
     "JobCancelled",
     "JobExpired",

@@ -7,9 +7,11 @@ queues it (and, on the queue's Redis, its READY record) in one round trip.
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.tasks.base import TaskResultStatus
@@ -17,7 +19,7 @@ from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
 from jobs import serialization
-from jobs.exceptions import PayloadTooLarge
+from jobs.exceptions import BadArguments, PayloadTooLarge
 from jobs.records import Record, for_user
 from jobs.redis.keys import (
     JOB_KEY_PREFIX,
@@ -65,6 +67,7 @@ def prepare(
     """
     serialization.check_json(args, "args")
     serialization.check_json(kwargs, "kwargs")
+    check_call(task, args, kwargs)
     now = datetime.now(UTC)
     result = JobResult(
         task=task,
@@ -124,6 +127,29 @@ def counted(job: Prepared, hash_key: str, field: str) -> Prepared:
         keys.append("")
         args.append("")
     return replace(job, keys=[*keys, hash_key], args=[*args, field])
+
+
+def check_call(task: JobsTask, args: list[Any], kwargs: dict[str, Any]) -> None:
+    """Refuse arguments the task's function cannot take (as a call would), at
+    enqueue rather than as the job's TypeError in a worker."""
+    problem = call_problem(task.func, task.takes_context, len(args), tuple(kwargs))
+    if problem:
+        raise BadArguments(
+            f"{task.module_path} cannot be called with these arguments: {problem}."
+        )
+
+
+@lru_cache(maxsize=4096)
+def call_problem(func: Any, context: bool, count: int, names: tuple[str, ...]) -> str:
+    # Whether a call binds depends only on how many positional arguments and
+    # which keywords it has: every enqueue of a task shares a few answers.
+    signature = inspect.signature(func)
+    params = list(signature.parameters.values())[1 if context else 0 :]
+    try:
+        signature.replace(parameters=params).bind(*range(count), **dict.fromkeys(names))
+    except TypeError as e:
+        return str(e)
+    return ""
 
 
 def expiry_ms(task: JobsTask, due_ms: int, config: JobsOptions) -> int:

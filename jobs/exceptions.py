@@ -2,6 +2,7 @@
 
     JobsError
     ├── SerializationError        arguments or a return value that are not JSON
+    ├── BadArguments              arguments the task's function cannot take
     ├── PayloadTooLarge           a job over MAX_PAYLOAD, a result over MAX_RESULT
     ├── EnqueueError              the job could not be queued; nothing was written
     │   ├── QueueUnavailable      Redis cannot be reached (answer 503, try later)
@@ -37,6 +38,10 @@ class JobsError(Exception):
 
 class SerializationError(JobsError, TypeError):
     """A value is not JSON-serializable; jobs carry JSON only."""
+
+
+class BadArguments(JobsError, TypeError):
+    """The arguments do not fit the task's signature (as a call would say)."""
 
 
 class PayloadTooLarge(JobsError, ValueError):

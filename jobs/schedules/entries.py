@@ -9,12 +9,11 @@ worker would skip.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cache, lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from django.core.signals import setting_changed
@@ -23,6 +22,7 @@ from django.tasks.exceptions import InvalidTask
 from django.utils import timezone as dj_timezone
 
 from jobs import registry, serialization
+from jobs.enqueue import check_call
 from jobs.exceptions import JobsError, ScheduleError
 from jobs.schedules.timing import (
     Cron,
@@ -170,28 +170,6 @@ def check_kwargs(kwargs: Any) -> None:
     if not isinstance(kwargs, dict):
         raise ScheduleError('kwargs must be a JSON object, like {"x": 5}.')
     serialization.check_json(kwargs, "kwargs")
-
-
-def check_call(task: JobsTask, args: list[Any], kwargs: dict[str, Any]) -> None:
-    """Refuse arguments the task's function cannot take (as a call would)."""
-    problem = call_problem(task.func, task.takes_context, len(args), tuple(kwargs))
-    if problem:
-        raise ScheduleError(
-            f"{task.module_path} cannot be called with these arguments: {problem}."
-        )
-
-
-@lru_cache(maxsize=4096)
-def call_problem(func: Any, context: bool, count: int, names: tuple[str, ...]) -> str:
-    # Whether a call binds depends only on how many positional arguments and
-    # which keywords it has: thousands of rows share one answer.
-    signature = inspect.signature(func)
-    params = list(signature.parameters.values())[1 if context else 0 :]
-    try:
-        signature.replace(parameters=params).bind(*range(count), **dict.fromkeys(names))
-    except TypeError as e:
-        return str(e)
-    return ""
 
 
 # Rows (Schedule instances or values() dicts)

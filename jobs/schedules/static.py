@@ -22,12 +22,12 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from jobs.enqueue import check_call
 from jobs.exceptions import ScheduleError
 from jobs.schedules.entries import (
     Entry,
     Problem,
     check_args,
-    check_call,
     check_kwargs,
     check_policies,
     default_zone,

@@ -17,7 +17,7 @@ from django.tasks.signals import task_enqueued
 from django.test import override_settings
 from django.utils import timezone
 
-from jobs import PayloadTooLarge, QueueUnavailable, SerializationError
+from jobs import BadArguments, PayloadTooLarge, QueueUnavailable, SerializationError
 from jobs.backend import JobsBackend
 from jobs.serialization import loads
 from jobs.testing import drain
@@ -247,3 +247,31 @@ def test_a_job_id_is_reserved_no_longer_than_its_result_is_kept(r):
 def test_a_job_id_that_no_result_could_be_read_by_is_refused(job_id):
     with pytest.raises(ValueError, match="must be 1 to 200 letters"):
         task_backends["default"].enqueue(tasks.add, [1, 2], {}, job_id=job_id)
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "problem"),
+    [
+        ([1], {}, "missing a required argument: 'y'"),
+        ([1, 2, 3], {}, "too many positional arguments"),
+        ([1, 2], {"z": 2}, "got an unexpected keyword argument 'z'"),
+    ],
+)
+def test_arguments_the_task_cannot_take_are_refused_at_enqueue(
+    r, args, kwargs, problem
+):
+    with pytest.raises(BadArguments) as refused:
+        tasks.add.enqueue(*args, **kwargs)
+    # The message schedules and the admin give for the same arguments.
+    assert str(refused.value) == (
+        f"tests.tasks.add cannot be called with these arguments: {problem}."
+    )
+    assert isinstance(refused.value, TypeError)  # what calling add() would raise
+    assert r.zcard("arq:queue") == 0  # nothing written
+
+
+async def test_a_context_task_is_checked_without_its_context(r):
+    with pytest.raises(BadArguments, match="missing a required argument: 'value'"):
+        await tasks.with_context.aenqueue()
+    result = await tasks.with_context.aenqueue(5)
+    assert result.args == [5]

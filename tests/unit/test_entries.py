@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from jobs.schedules.entries import call_problem, row_errors
+from jobs.enqueue import call_problem
+from jobs.schedules.entries import row_errors
 
 FUTURE = datetime(2999, 1, 1, tzinfo=UTC)
 

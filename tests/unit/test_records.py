@@ -159,7 +159,7 @@ def test_refusals_come_before_anything_is_written(config):
         prepare(tasks.add, [object()], {}, alias="default", config=config, store=store)
     with pytest.raises(PayloadTooLarge, match="MAX_PAYLOAD"):
         prepare(
-            tasks.add, ["x" * 3000], {}, alias="default", config=config, store=store
+            tasks.add, ["x" * 3000, 1], {}, alias="default", config=config, store=store
         )
 
 
