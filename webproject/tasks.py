@@ -42,3 +42,9 @@ async def report(
 def fail(message: str = "this job fails on purpose") -> None:
     """A job that raises, to show errors and their traceback."""
     raise ValueError(message)
+
+
+@task
+def total(values: list[int]) -> int:
+    """Sum a list: a chord's callback (docs/workflows.md)."""
+    return sum(values)
