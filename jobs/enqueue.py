@@ -8,7 +8,8 @@ queues it (and, on the queue's Redis, its READY record) in one round trip.
 from __future__ import annotations
 
 import inspect
-import uuid
+import os
+import threading
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -71,7 +72,7 @@ def prepare(
     now = datetime.now(UTC)
     result = JobResult(
         task=task,
-        id=job_id or uuid.uuid4().hex,
+        id=job_id or new_id(),
         status=TaskResultStatus.READY,
         enqueued_at=for_user(now),
         started_at=None,
@@ -165,6 +166,42 @@ def expiry_ms(task: JobsTask, due_ms: int, config: JobsOptions) -> int:
             )
         return at_ms
     return due_ms + int((config.expires if expires is None else expires) * 1000)
+
+
+ENTROPY_CHUNK = 4096  # bytes of os.urandom read at once: 256 ids
+
+
+class _Entropy(threading.local):
+    """Each thread's unread os.urandom bytes."""
+
+    buffer = b""
+    at = 0
+
+
+_entropy = _Entropy()
+
+
+def _forget_entropy() -> None:
+    global _entropy
+    _entropy = _Entropy()  # a forked child must not hand out its parent's ids
+
+
+os.register_at_fork(after_in_child=_forget_entropy)
+
+
+def new_id() -> str:
+    """A random job id, as `uuid.uuid4().hex` makes it, from os.urandom read 4 KB at
+    a time: uuid4 makes a system call and a UUID object for each (13 µs here, a
+    tenth of an enqueue)."""
+    entropy = _entropy
+    at = entropy.at
+    if at >= len(entropy.buffer):
+        entropy.buffer, at = os.urandom(ENTROPY_CHUNK), 0
+    entropy.at = at + 16
+    raw = bytearray(entropy.buffer[at : at + 16])
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # variant RFC 4122
+    return raw.hex()
 
 
 def due(run_after: datetime | None, now: datetime) -> tuple[float, int]:

@@ -136,8 +136,18 @@ def socket_timeout(options: JobsOptions) -> float | None:
     return None if timeout is None else float(timeout)
 
 
+_keys: dict[int, tuple[JobsOptions, str]] = {}  # id(options) -> (options, key)
+
+
 def _key(options: JobsOptions) -> str:
-    return repr((options.redis_url, sorted(options.redis_options.items())))
+    """The cache key of `options`, worked out once per options object (each
+    enqueue asks for its wire)."""
+    known = _keys.get(id(options))
+    if known is not None and known[0] is options:
+        return known[1]
+    key = repr((options.redis_url, sorted(options.redis_options.items())))
+    _keys[id(options)] = (options, key)  # holding `options` keeps its id unique
+    return key
 
 
 def _shared[T](cache: dict[str, T], options: JobsOptions, make: Callable[[], T]) -> T:

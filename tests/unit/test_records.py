@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import os
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,7 +16,7 @@ from django.core.cache.backends.redis import RedisCache
 
 from jobs import records
 from jobs.conf import JobsOptions
-from jobs.enqueue import due, prepare
+from jobs.enqueue import ENTROPY_CHUNK, due, new_id, prepare
 from jobs.exceptions import PayloadTooLarge, SerializationError, TaskFailed
 from jobs.failures import arq_loads
 from jobs.records import arq_result
@@ -193,3 +195,27 @@ def test_arq_result_is_what_arqs_own_reader_parses() -> None:
     rebuilt = deserialize_result(raw, deserializer=arq_loads).result
     assert isinstance(rebuilt, TaskFailed)
     assert str(rebuilt) == "nowhere.Oops: m"
+
+
+def test_job_ids_are_uuid4_hex_and_never_repeat():
+    ids = [new_id() for _ in range(3 * ENTROPY_CHUNK // 16)]  # three refills
+    assert len(set(ids)) == len(ids)
+    for job_id in ids:
+        assert uuid.UUID(hex=job_id).hex == job_id
+        assert uuid.UUID(hex=job_id).version == 4
+        assert uuid.UUID(hex=job_id).variant == uuid.RFC_4122
+
+
+def test_a_forked_child_does_not_hand_out_its_parents_ids():
+    new_id()  # the buffer holds unread bytes that the child would inherit
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next id and leave at once
+        os.write(write, new_id().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(child) == 32
+    assert child != new_id()
