@@ -137,8 +137,15 @@ LOGGING: dict[str, Any] = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)-7s %(name)s %(message)s"},
     },
+    "filters": {"debug_off": {"()": "django.utils.log.RequireDebugFalse"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console_debug_off": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["debug_off"],
+            "level": "ERROR",
+        },
     },
     "loggers": {
         "jobs": {"handlers": ["console"], "level": "INFO", "propagate": False},
@@ -147,5 +154,8 @@ LOGGING: dict[str, Any] = {
             "level": "WARNING",
             "propagate": False,
         },
+        # A 500's traceback: Django's own logging prints it only with DEBUG on
+        # (and mails ADMINS with it off, which still happens: it propagates).
+        "django.request": {"handlers": ["console_debug_off"]},
     },
 }

@@ -4,10 +4,13 @@ as server-sent events; cancel. Each answers only the session that started the jo
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import math
+import reprlib
 import secrets
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -18,7 +21,14 @@ from django.tasks.exceptions import TaskResultDoesNotExist
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from jobs import EnqueueError, JobResult, TaskNotRegistered, records
+from jobs import (
+    EnqueueError,
+    JobResult,
+    SerializationError,
+    TaskNotRegistered,
+    records,
+    serialization,
+)
 from jobs.backend import JobsBackend
 from jobs.redis import connections
 from jobs.redis.keys import DONE_CHANNEL_PREFIX, PROGRESS_CHANNEL_PREFIX
@@ -27,28 +37,54 @@ from webproject import tasks
 OWNER_KEY = "jobs_owner"
 
 
+class BadParams(ValueError):
+    """A request body or parameter the API does not take (answered 400)."""
+
+
 def _params(request: HttpRequest) -> dict[str, Any]:
     if request.content_type == "application/json" and request.body:
-        try:
-            data = json.loads(request.body)
-        except ValueError:
-            return {}
-        return data if isinstance(data, dict) else {}
+        try:  # strict: no NaN, no 1e400, no nesting deep enough to recurse
+            data = serialization.loads(request.body)
+        except SerializationError as e:
+            raise BadParams(f"The body is not JSON we take: {e}") from None
+        if not isinstance(data, dict):
+            raise BadParams("The body must be a JSON object.")
+        return data
     return request.POST.dict()
 
 
-def _int(data: dict[str, Any], name: str, default: int) -> int:
+def _number(data: dict[str, Any], name: str, default: float, kind: type[Any]) -> Any:
+    value = data.get(name, default)
     try:
-        return int(data.get(name, default))
-    except (TypeError, ValueError):
-        return default
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise BadParams(f"{name} must be a finite number, not {reprlib.repr(value)}.")
+    return number
+
+
+def _int(data: dict[str, Any], name: str, default: int) -> int:
+    return int(_number(data, name, default, int))
 
 
 def _float(data: dict[str, Any], name: str, default: float) -> float:
-    try:
-        return float(data.get(name, default))
-    except (TypeError, ValueError):
-        return default
+    return float(_number(data, name, default, float))
+
+
+def _answers_bad_params[View: Callable[..., Awaitable[HttpResponse]]](
+    view: View,
+) -> View:
+    """Answer 400 with the reason when the view's parameters are refused."""
+
+    @functools.wraps(view)
+    async def checked(request: HttpRequest) -> HttpResponse:
+        try:
+            return await view(request)
+        except BadParams as e:
+            return JsonResponse({"error": str(e)}, status=400)
+
+    return cast(View, checked)
 
 
 def _accepted(request: HttpRequest, result: TaskResult[Any, Any]) -> JsonResponse:
@@ -89,12 +125,14 @@ async def _start(
 
 
 @require_POST
+@_answers_bad_params
 async def start_add(request: HttpRequest) -> JsonResponse:
     data = _params(request)
     return await _start(request, tasks.add, x=_int(data, "x", 2), y=_int(data, "y", 3))
 
 
 @require_POST
+@_answers_bad_params
 async def start_report(request: HttpRequest) -> JsonResponse:
     data = _params(request)
     steps = max(1, min(_int(data, "steps", 10), 100))

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import subprocess
+import sys
 
 import httpx
 import pytest
 from django.test import override_settings
 
 from tests.integration.test_enqueue import _dead_url, _tasks_at
+from tests.servers import ROOT, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -118,3 +121,40 @@ async def test_another_session_gets_the_same_404_as_for_an_unknown_id(client):
         unknown = await stranger.get("/jobs/" + "0" * 32 + "/")
     assert theirs.status_code == unknown.status_code == 404
     assert theirs.json() == unknown.json()
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "message"),
+    [
+        ("/jobs/add/", b'{"x": 1e400}', "1e400 is out of a float's range"),
+        ("/jobs/add/", b'{"x": -Infinity}', "Infinity is not JSON"),
+        ("/jobs/report/", b'{"steps": 1e400}', "out of a float's range"),
+        ("/jobs/add/", b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
+        ("/jobs/add/", b'{"x": "two"}', "x must be a finite number, not 'two'"),
+        ("/jobs/report/", b'{"delay": true}', "delay must be a finite number"),
+        ("/jobs/add/", b"[1, 2]", "must be a JSON object"),
+    ],
+)
+async def test_bad_bodies_answer_400_with_the_reason(client, url, body, message):
+    answer = await client.post(
+        url, content=body, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400
+    assert message in answer.json()["error"]
+
+
+def test_a_server_error_is_logged_with_debug_off():
+    # settings.test runs with DEBUG off, as production does.
+    code = (
+        "import django, logging; django.setup(); "
+        "logging.getLogger('django.request').error('Internal Server Error: /x')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=worker_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "ERROR   django.request Internal Server Error: /x" in done.stderr
