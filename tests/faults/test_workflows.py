@@ -24,10 +24,14 @@ def runs(client, key: str) -> int:
 
 def test_chord_callback_once_with_retried_members_on_three_processes(worker_process, r):
     members = [
-        (tasks.flaky_member if i % 3 == 0 else tasks.member).bind(f"m{i}", i)
+        tasks.flaky_member.bind(f"m{i}", i)
+        if i % 3 == 0
+        else tasks.member.bind(f"m{i}", i, 0.05)
         for i in range(30)
     ]
     worker_process("--processes", "3", "-c", "4")
+    # All three up before the jobs come, so that they share them.
+    wait_until(lambda: r.zcard("jobs:workers") == 3, what="three worker processes")
     result = chord(group(*members), tasks.tally.bind("cb")).enqueue()
     assert result.get(timeout=60) == sum(range(30))
     assert runs(r, "cb") == 1

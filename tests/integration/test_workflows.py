@@ -203,3 +203,11 @@ async def test_a_step_that_expired_before_it_ran_fails_the_workflow():
     with pytest.raises(JobExpired):
         await result.aget(timeout=1)
     assert result.failed_id == result.step_ids[0]
+
+
+def test_a_context_task_gets_the_previous_value_after_its_context():
+    result = chain(tasks.add.bind(1, 2), tasks.with_context.bind()).enqueue()
+    drain()
+    value = result.get(timeout=5)
+    assert value["value"] == 3
+    assert value["job_id"] == result.step_ids[1]
