@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import signal
+import threading
 import time
 from collections import Counter
 from datetime import timedelta
@@ -17,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from django.core.cache import caches
 from django.tasks import default_task_backend
 from django.test import override_settings
 
 from jobs import QueueUnavailable
 from jobs.redis import sentinel
-from jobs.redis.keys import JOB_KEY_PREFIX, RECENT_KEY
+from jobs.redis.keys import JOB_KEY_PREFIX, QUEUE_KEY_PREFIX, RECENT_KEY
 from jobs.schedules.models import Schedule
 from tests import tasks
 from tests.servers import SentinelSet, settings_for, wait_until
@@ -31,10 +34,12 @@ from tests.servers import SentinelSet, settings_for, wait_until
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
 JOBS = 5000
-KILL_AT = 1000  # jobs acknowledged before the master is killed
+KILL_AT = 1000  # jobs acknowledged before the master is killed, mid-enqueue
 # Enqueue returns once a replica has the job; 2 s leases bring back the jobs
-# that were running on the dead master at once.
-OPTIONS = {"WAIT_REPLICAS": 1, "WAIT_TIMEOUT": 1, "LEASE": 2}
+# that were running on the dead master at once. JOBS_TEST_WAIT_REPLICAS=0
+# measures what is lost without WAIT (docs/deployment.md).
+WAIT = int(os.environ.get("JOBS_TEST_WAIT_REPLICAS", "1"))
+OPTIONS = {"WAIT_REPLICAS": WAIT, "WAIT_TIMEOUT": 1, "LEASE": 2}
 
 
 @pytest.fixture
@@ -50,6 +55,19 @@ def ran(path: Path) -> list[tuple[str, float]]:
         return []
     lines = path.read_text().splitlines()
     return [(job_id, float(at)) for job_id, at in (line.split() for line in lines)]
+
+
+def kill(sentinels: SentinelSet, died: list[float]) -> None:
+    sentinels.master.stop(signal.SIGKILL)  # returns once the process is gone
+    died.append(time.time())
+
+
+def queued(sentinels: SentinelSet) -> int:
+    client = redis.Redis(port=sentinels.master_port())
+    try:
+        return int(client.zcard(QUEUE_KEY_PREFIX + "default"))
+    finally:
+        client.close()
 
 
 def enqueue_until_acknowledged(task: Any, *args: Any) -> tuple[str, int]:
@@ -80,19 +98,24 @@ def test_sigkill_of_the_master_loses_no_acknowledged_job(
         workers = [worker_process("-c", "50", **env) for _ in range(2)]
         wait_until(lambda: len(ran(ticks)) >= 2, timeout=20, what="two ticks")
         old_master = sentinels.master.port
-        acknowledged, refused = [], 0
+        acknowledged, refused, died = [], 0, []
         for i in range(JOBS):
-            if i == KILL_AT:
-                sentinels.master.stop(signal.SIGKILL)
-                killed_at = time.time()
+            if i == KILL_AT:  # from another thread: enqueues are in flight
+                killer = threading.Thread(target=kill, args=[sentinels, died])
+                killer.start()
             job_id, refusals = enqueue_until_acknowledged(tasks.logged, str(runs))
             acknowledged.append(job_id)
             refused += refusals
-        wait_until(
-            lambda: set(acknowledged) <= {job_id for job_id, _ in ran(runs)},
-            timeout=60,
-            what="every acknowledged job to run",
-        )
+        killer.join()
+        killed_at = died[0]
+        if WAIT:
+            wait_until(
+                lambda: set(acknowledged) <= {job_id for job_id, _ in ran(runs)},
+                timeout=60,
+                what="every acknowledged job to run",
+            )
+        else:  # some may never run: wait until the queue is empty instead
+            wait_until(lambda: queued(sentinels) == 0, timeout=60, what="no job left")
         ticks_before = len(ran(ticks))
         wait_until(lambda: len(ran(ticks)) >= ticks_before + 2, what="two more ticks")
 
@@ -105,15 +128,17 @@ def test_sigkill_of_the_master_loses_no_acknowledged_job(
     tick_runs = Counter(job_id for job_id, _ in ran(ticks))
     tick_times = sorted(int(job_id.rsplit(":", 1)[1]) for job_id in tick_runs)
     gaps = [b - a for a, b in itertools.pairwise(tick_times)]
+    lost = set(acknowledged) - set(runs_per_job)
     print(
-        f"[measured] Sentinel failover under {JOBS} jobs (WAIT 1): first job "
-        f"finished on the new master {first - killed_at:.1f} s after SIGKILL; "
+        f"[measured] Sentinel failover under {JOBS} jobs (WAIT {WAIT}): first job "
+        f"finished on the new master {first - killed_at:.1f} s after the SIGKILL; "
         f"{refused} enqueue attempts refused meanwhile; "
         f"{sum(n - 1 for n in runs_per_job.values())} jobs ran twice; "
-        f"{len(tick_runs)} ticks, longest gap {max(gaps) / 1000:.0f} s"
+        f"{len(tick_runs)} ticks, longest gap {max(gaps) / 1000:.0f} s; "
+        f"{len(lost)} acknowledged jobs lost"
     )
     assert all(w.proc.poll() is None for w in workers)  # never restarted
-    assert all(runs_per_job[job_id] >= 1 for job_id in acknowledged)
+    assert not lost or not WAIT
     assert max(tick_runs.values()) == 1  # no tick ran twice
     assert min(gaps) >= 1000  # one run per tick time
 
