@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -247,8 +247,11 @@ def check_policies(overlap: str, missed: str, grace: timedelta | None) -> None:
         raise ScheduleError("Missed runs within a grace period need a grace period.")
 
 
-def row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
-    """Validation errors by field, for Schedule.clean()."""
+def row_errors(
+    row: Mapping[str, Any], unread: Collection[str] = ()
+) -> dict[str, list[str]]:
+    """Validation errors by field, for Schedule.clean(); `unread` fields (a
+    form could not read them) are not checked, nor is the call that uses them."""
     errors: dict[str, list[str]] = {}
 
     def check(name: str, test: Any, *args: Any) -> Any:
@@ -263,9 +266,11 @@ def row_errors(row: Mapping[str, Any]) -> dict[str, list[str]]:
     task = check("task", registry.get, row["task"])
     if task is not None:
         task = check("queue_name", resolve_task, row["task"], row["queue_name"])
-    check("args", check_args, row["args"])
-    check("kwargs", check_kwargs, row["kwargs"])
-    if task is not None and not errors.keys() & {"args", "kwargs"}:
+    if "args" not in unread:
+        check("args", check_args, row["args"])
+    if "kwargs" not in unread:
+        check("kwargs", check_kwargs, row["kwargs"])
+    if task is not None and not {*errors, *unread} & {"args", "kwargs"}:
         check("args", check_call, task, row["args"], row["kwargs"])
     check("grace", check_policies, row["overlap"], row["missed"], row["grace"])
     start, expires = window_of(row)

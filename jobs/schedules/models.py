@@ -12,6 +12,7 @@ the commit (see jobs.schedules.scheduler); they reload that row alone.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.utils import timezone as dj_timezone
 
+from jobs import serialization
 from jobs.records import for_user
 from jobs.schedules import entries, notify
 from jobs.schedules.timing import MIN_INTERVAL, Timing, as_aware, next_runs, parse_zone
@@ -178,6 +180,13 @@ class Schedule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Django's JSONField would raise a bare "Object of type datetime is not
+        # JSON serializable"; say which argument, as enqueue does.
+        serialization.check_json(self.args, "args")
+        serialization.check_json(self.kwargs, "kwargs")
+        super().save(*args, **kwargs)
+
     @property
     def kind(self) -> str:
         if self.cron:
@@ -212,8 +221,23 @@ class Schedule(models.Model):
         """A human-readable schedule: "At 04:30, only on Monday"."""
         return entries.describe(vars(self))
 
+    def full_clean(
+        self,
+        exclude: Iterable[str] | None = None,
+        validate_unique: bool = True,
+        validate_constraints: bool = True,
+    ) -> None:
+        # A form excludes the fields it could not read (invalid JSON): clean()
+        # must not judge the model's defaults left in their place.
+        self._unread = frozenset(exclude or ())
+        try:
+            super().full_clean(exclude, validate_unique, validate_constraints)
+        finally:
+            del self._unread
+
     def clean(self) -> None:
-        errors = entries.row_errors(vars(self))
+        unread: frozenset[str] = getattr(self, "_unread", frozenset())
+        errors = entries.row_errors(vars(self), unread)
         if errors:
             raise ValidationError(errors)
 

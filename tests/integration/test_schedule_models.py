@@ -14,7 +14,7 @@ from django.tasks import default_task_backend
 from django.test import override_settings
 from django.utils import timezone
 
-from jobs import crontab
+from jobs import SerializationError, crontab
 from jobs.models import Schedule
 from tests.admin_forms import schedule_form as admin_form
 
@@ -257,6 +257,35 @@ def test_admin_add_form_picks_registered_tasks_and_shows_errors(admin_client):
     answer = admin_client.post("/admin/jobs/schedule/add/", admin_form())
     assert answer.status_code == 302
     assert Schedule.objects.get().interval == timedelta(seconds=20)
+
+
+@pytest.mark.parametrize("field", ["args", "kwargs"])
+def test_admin_says_only_invalid_json_for_unreadable_arguments(admin_client, field):
+    answer = admin_client.post(
+        "/admin/jobs/schedule/add/", admin_form(**{field: '["admin", '})
+    )
+    assert answer.status_code == 200
+    form = answer.context["adminform"].form
+    # Not also "cannot be called ... missing 'key'": the field's default is
+    # not what was typed.
+    assert form.errors.as_data().keys() == {field}
+    assert [e.message for e in form.errors.as_data()[field]] == ["Enter a valid JSON."]
+    assert not Schedule.objects.exists()
+
+
+def test_arguments_that_are_not_json_are_refused_with_our_message():
+    with pytest.raises(SerializationError, match=r"args\[0\] is a datetime.datetime"):
+        Schedule.objects.create(
+            name="d",
+            task="tests.tasks.add",
+            args=[datetime(2026, 1, 1), 1],
+            cron="@daily",
+        )
+    with pytest.raises(SerializationError, match=r"kwargs\['y'\] is a builtins.set"):
+        Schedule(
+            name="s", task="tests.tasks.add", kwargs={"y": {1}}, cron="@daily"
+        ).save()
+    assert not Schedule.objects.exists()
 
 
 def test_admin_actions_run_now_enable_and_disable(admin_client, schedules):
