@@ -1,13 +1,18 @@
 """Where result records live: a Django cache, written inside the queue's scripts
 when that cache is on the queue's own Redis.
 
-`ResultStore` goes through any Django cache's API. When the cache is Django's
-RedisCache with our JSON serializer, `RedisResultStore` reads and writes the same
-keys and bytes natively (async without a thread hop). When that cache lives on
-the queue's Redis (`colocated`), the queue's Lua scripts write the record in the
-same round trip as the queue change; `script_args()` hands them the key and
-bytes and `store_outside()` has nothing left to do. Either way
-`caches[alias].get(key)` reads the record.
+Every read goes through the cache's API (`get`, `get_many`; async ones in a
+worker thread, as Django's own `aget` does), and so does every write made
+outside the queue's scripts (`set`, `add`). When the cache is Django's
+RedisCache with our JSON serializer on the queue's Redis (`colocated`), the
+queue's Lua scripts write the record in the same round trip as the queue change
+(one round trip, atomic with it: a job is never finished without its record);
+`script_args()` hands them the key the cache would use and the bytes
+`cache.set()` would write, and `store_outside()` has nothing left to do. Either
+way `caches[alias].get(key)` reads the record (a contract test:
+tests/integration/test_results.py). One writer outside both: RUNNING records go
+through the worker's batcher as a plain SET of the same bytes, so they are
+ordered before the job's FINISH on one connection (jobs.worker.running).
 
 Only this module knows which case applies: callers always call both steps.
 """
@@ -23,7 +28,7 @@ from django.core.cache.backends.redis import RedisCache
 from django.utils.module_loading import import_string
 
 from jobs import serialization
-from jobs.records import Record, decode, encode, is_record
+from jobs.records import Record, encode, is_record
 from jobs.redis import connections
 from jobs.redis.keys import RESULT_KEY_PREFIX
 
@@ -91,7 +96,10 @@ class ResultStore:
 
 
 class RedisResultStore(ResultStore):
-    """The same records, read and written natively on the cache's Redis."""
+    """The same records in a Django RedisCache (our JSON serializer): reads and
+    writes go through the cache's API as for any cache; when the cache is on the
+    queue's Redis (`colocated`), the queue's scripts also write the records, as
+    the bytes `cache.set()` would write, under the key the cache would use."""
 
     def __init__(
         self, cache: BaseCache, ttl: int, options: JobsOptions, *, colocated: bool
@@ -118,33 +126,6 @@ class RedisResultStore(ResultStore):
     async def astore_outside(self, record: Record, *, only_new: bool = False) -> None:
         if not self.colocated:
             await self.aset(record, only_new=only_new)
-
-    def get(self, result_id: str) -> Record | None:
-        client = connections.sync_client(self.options)
-        raw = cast("bytes | None", client.get(self.raw_key(result_id)))
-        return None if raw is None else decode(raw)
-
-    def get_many(self, ids: list[str]) -> dict[str, Record]:
-        if not ids:
-            return {}
-        client = connections.sync_client(self.options)
-        raws = cast("list[bytes | None]", client.mget([self.raw_key(i) for i in ids]))
-        return {i: decode(raw) for i, raw in zip(ids, raws, strict=True) if raw}
-
-    def set(self, record: Record, *, only_new: bool = False) -> None:
-        connections.sync_client(self.options).set(
-            self.raw_key(record["id"]), encode(record), ex=self.ttl, nx=only_new
-        )
-
-    async def aget(self, result_id: str) -> Record | None:
-        client = connections.async_client(self.options)
-        raw: bytes | None = await client.get(self.raw_key(result_id))
-        return None if raw is None else decode(raw)
-
-    async def aset(self, record: Record, *, only_new: bool = False) -> None:
-        await connections.async_client(self.options).set(
-            self.raw_key(record["id"]), encode(record), ex=self.ttl, nx=only_new
-        )
 
 
 def build_store(options: JobsOptions) -> ResultStore:

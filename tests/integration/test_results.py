@@ -6,13 +6,19 @@ import asyncio
 import threading
 
 import pytest
-from django.tasks import task_backends
+from django.conf import settings
+from django.core.cache import caches
+from django.tasks import default_task_backend, task_backends
 from django.tasks.base import TaskResultStatus
 from django.tasks.exceptions import TaskResultDoesNotExist
+from django.test import override_settings
 
 from jobs import RemoteTraceback, ResultTimeout, TaskFailed
+from jobs.redis import connections, scripts
+from jobs.testing import adrain, drain
 from jobs.worker import JobsWorker
 from tests import tasks
+from tests.caches import CountingRedisCache, calls
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -161,3 +167,62 @@ async def test_results_can_live_in_a_non_redis_shared_cache():
         await adrain()
         assert await result.aget(timeout=5) == 10
         assert result.status == TaskResultStatus.SUCCESSFUL
+
+
+@pytest.mark.parametrize("results_cache", [None, "default"])
+def test_records_written_by_the_scripts_are_the_caches_own(r, results_cache):
+    """Each status, written by the Lua path (enqueue, the worker's RUNNING and
+    FINISH, cancel), has the bytes `cache.set()` writes for the same record,
+    under the key the cache uses, and `cache.get()` reads it."""
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "RESULTS_CACHE": results_cache}
+    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
+        store = default_task_backend.results
+        assert store.colocated  # the queue's scripts write the records
+        cache = store.cache if results_cache is None else caches[results_cache]
+        seen: dict[str, dict] = {}
+
+        def check(result_id: str) -> None:
+            record = cache.get(store.key(result_id))
+            seen.setdefault(record["status"], record)
+            cache.set("copy", record)
+            written = r.get(cache.make_key(store.key(result_id)))
+            assert written == r.get(cache.make_key("copy"))
+
+        check(tasks.add.enqueue(1, 2).id)  # READY, by ENQUEUE
+        cancelled = tasks.add.enqueue(1, 2)
+        default_task_backend.cancel(cancelled.id)
+        check(cancelled.id)  # FAILED, by CANCEL
+        done, failed = tasks.add.enqueue(2, 3), tasks.boom.enqueue("x")
+        drain()
+        check(done.id)  # SUCCESSFUL, by FINISH
+        check(failed.id)  # FAILED, by FINISH
+        running = {**store.get(done.id), "id": "running", "status": "RUNNING"}
+        key, encoded = store.script_args(running)
+        wire = connections.sync_wire(default_task_backend.config)
+        scripts.PROGRESS.call(wire, [key], ["running", encoded, store.ttl_ms])
+        check("running")  # RUNNING with progress, by PROGRESS
+        assert sorted(seen) == ["FAILED", "READY", "RUNNING", "SUCCESSFUL"]
+
+
+async def test_result_reads_go_through_the_cache_api(r):
+    """A cache that wraps RedisCache (instrumentation, a custom KEY_FUNCTION...)
+    sees every read of a record the queue's scripts wrote."""
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "RESULTS_CACHE": "counting"}
+    counting = {
+        **settings.CACHES["default"],
+        "BACKEND": CountingRedisCache.__module__ + ".CountingRedisCache",
+    }
+    with override_settings(
+        CACHES={**settings.CACHES, "counting": counting},
+        TASKS={"default": {**base, "OPTIONS": options}},
+    ):
+        assert default_task_backend.results.colocated
+        result = await tasks.add.aenqueue(2, 3)
+        await adrain()
+        calls.clear()
+        assert (await default_task_backend.aget_result(result.id)).return_value == 5
+        await result.arefresh()
+        default_task_backend.results.get_many([result.id])
+        assert calls == {"get": 2, "get_many": 1}
