@@ -7,8 +7,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.core.management import call_command
 from django.tasks import default_task_backend
 from django.tasks.exceptions import TaskResultDoesNotExist
+from django.test import override_settings
 
 from jobs import (
     JobCancelled,
@@ -211,3 +214,39 @@ def test_a_context_task_gets_the_previous_value_after_its_context():
     value = result.get(timeout=5)
     assert value["value"] == 3
     assert value["job_id"] == result.step_ids[1]
+
+
+def test_workflows_with_results_in_another_cache():
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "RESULTS_CACHE": "db"}
+    caches = {
+        **settings.CACHES,
+        "db": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "results",
+        },
+    }
+    with override_settings(
+        CACHES=caches, TASKS={"default": {**base, "OPTIONS": options}}
+    ):
+        call_command("createcachetable", "results")
+        assert not default_task_backend.results.colocated
+        ok = chain(tasks.add.bind(1, 2), tasks.double.bind()).enqueue()
+        first = default_task_backend.get_result(ok.step_ids[0])
+        assert first.status == "READY"  # written outside the script
+        failed = chain(tasks.add.bind(1, 2), tasks.boom.bind()).enqueue()
+        drain()
+        assert ok.get(timeout=5) == 6
+        with pytest.raises(ValueError, match="3"):
+            failed.get(timeout=5)
+
+
+def test_workflows_go_on_after_redis_forgot_its_scripts(r):
+    result = chord([tasks.add.bind(1, 1)], tasks.tally.bind("flush")).enqueue()
+    r.script_flush()  # as after a restart: FINISH_STEP is loaded again
+    drain()
+    assert result.get(timeout=5) == 2
+    r.script_flush()
+    again = chain(tasks.add.bind(2, 2)).enqueue()  # ENQUEUE_FLOW too
+    drain()
+    assert again.get(timeout=5) == 4
