@@ -266,3 +266,47 @@ def field_text(value: int | str | Iterable[int]) -> str:
     if isinstance(value, int):
         return str(value)
     return ",".join(str(v) for v in sorted(value))
+
+
+def describe_cron(fields: CronFields) -> str:
+    """A parsed expression in words: "At 04:30, only on Monday".
+
+    cron_descriptor words it, except an hour list with a range or a step
+    (`*/3,9-18`), where it drops the minute and reads the range as every
+    minute ("At every 3 hours and 09:00 through 18:59"): those hours are
+    spelled out after the minutes instead.
+    """
+    # cron_descriptor loads with the first description (the admin, the
+    # dashboard), not in every worker.
+    from cron_descriptor import DescriptionTypeEnum, ExpressionDescriptor, Options
+
+    options = Options()
+    options.use_24hour_time_format = True
+    options.locale_code = "en_US"
+    words = ExpressionDescriptor(fields.expression, options)
+    minute, hour, day, *_ = fields.expression.split(" ")
+    if "," not in hour or not re.search(r"[-/]", hour):
+        return str(words.get_description())
+    minutes = words.get_description(DescriptionTypeEnum.MINUTES)
+    text = f"{minutes or f'at {minute} minutes past the hour'}, "
+    text += f"during the hours {hour_list(fields.hours)}"
+    parts = [DescriptionTypeEnum.MONTH, DescriptionTypeEnum.DAYOFWEEK]
+    if day != "*":
+        parts.insert(0, DescriptionTypeEnum.DAYOFMONTH)
+    text += "".join(words.get_description(part) for part in parts)
+    return text[0].upper() + text[1:]
+
+
+def hour_list(hours: tuple[int, ...]) -> str:
+    """(0, 3, 9, 10, 11, 21) -> "00, 03, 09 through 11 and 21"."""
+    runs: list[list[int]] = []
+    for hour in hours:
+        if runs and hour == runs[-1][-1] + 1:
+            runs[-1].append(hour)
+        else:
+            runs.append([hour])
+    texts = [
+        f"{run[0]:02}" if len(run) == 1 else f"{run[0]:02} through {run[-1]:02}"
+        for run in runs
+    ]
+    return texts[0] if len(texts) == 1 else f"{', '.join(texts[:-1])} and {texts[-1]}"

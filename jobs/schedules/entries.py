@@ -24,6 +24,7 @@ from django.utils import timezone as dj_timezone
 from jobs import registry, serialization
 from jobs.enqueue import check_call
 from jobs.exceptions import JobsError, ScheduleError
+from jobs.schedules.cron import describe_cron
 from jobs.schedules.timing import (
     Cron,
     Interval,
@@ -302,11 +303,7 @@ def describe(row: Mapping[str, Any]) -> str:
     except ScheduleError as e:
         return f"Invalid: {e}"
     if isinstance(timing, Cron):
-        from cron_descriptor import ExpressionDescriptor, Options
-
-        options = Options(use_24hour_time_format=True, locale_code="en_US")
-        text = ExpressionDescriptor(timing.fields.expression, options)
-        return f"{text.get_description()} ({timing.zone.key})"
+        return f"{describe_cron(timing.fields)} ({timing.zone.key})"
     if isinstance(timing, Interval):
         return describe_interval(timing.every)
     zone = parse_zone(row["timezone"] or default_zone())

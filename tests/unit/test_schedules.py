@@ -434,3 +434,32 @@ def test_the_day_jumps_match_croniter_around_month_ends_and_february_29():
             wall = expected
         checked += 1
     assert checked > 300
+
+
+@pytest.mark.parametrize(
+    ("expression", "text"),
+    [
+        # The seed's expressions, as Celery's crontab() wrote them.
+        (crontab(hour=17, minute=30), "At 17:30"),
+        (crontab(hour=4, minute=30, day_of_week=1), "At 04:30, only on Monday"),
+        # crontab(hour="*/3,9-18"): minute "*", every minute of those hours.
+        (
+            crontab(hour="*/3,9-18"),
+            "Every minute, during the hours 00, 03, 06, 09 through 18 and 21",
+        ),
+        (
+            "0 */3,9-18 * * *",
+            "At 0 minutes past the hour, during the hours 00, 03, 06, 09 through 18 "
+            "and 21",
+        ),
+        (
+            "30 1,3-5 * jan mon-fri",
+            "At 30 minutes past the hour, during the hours 01 and 03 through 05, "
+            "only in January, Monday through Friday",
+        ),
+        ("0 1,3 * * *", "At 01:00 and 03:00"),
+        ("*/10 9-18 * * *", "Every 10 minutes, between 09:00 and 18:59"),
+    ],
+)
+def test_cron_descriptions_say_every_field(expression, text):
+    assert cron_module.describe_cron(cron_module.parse(expression)) == text
