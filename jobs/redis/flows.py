@@ -23,7 +23,8 @@ head), `t:` payload tail (only for a step taking the previous value), `x:`
 its job key's TTL (ms, counted from when its stage is queued), `pk:`/`pv:`
 its queue's priorities set and its priority (when not 0), `rk:`/`rv:` its
 READY record's key and bytes (when the queue's Redis holds results), `r:` its
-return value; `d:<job id>`: counted.
+return value; `d:<job id>`: counted. A queued step's `h:`, `t:` and `rv:` are
+dropped (the job has them), so a workflow's hash shrinks as it runs.
 """
 
 from __future__ import annotations
@@ -54,6 +55,8 @@ local function start_stage(wf, s, value, now)
     if rk then redis.call('SET', rk, rv, 'PX', rttl) end
     redis.call('LPUSH', wake, 1)
     redis.call('LTRIM', wake, 0, $WAKE_MAX - 1)
+    -- Queued: the payload and record are the job's now, not the workflow's.
+    redis.call('HDEL', wf, 'h:' .. f, 't:' .. f, 'rv:' .. f)
   end
   redis.call('HSET', wf, 'stage', s, 'left', n)
 end

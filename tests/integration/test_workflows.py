@@ -31,9 +31,12 @@ from tests import tasks
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_a_chain_passes_each_return_value_to_the_next_step():
+def test_a_chain_passes_each_return_value_to_the_next_step(r):
     flow = chain(tasks.add.bind(1, 2), tasks.double.bind(), tasks.double.bind())
     result = flow.enqueue()
+    state = r.hkeys(WORKFLOW_KEY_PREFIX + result.id)
+    assert b"h:1:0" in state and b"t:1:0" in state  # kept until its stage is queued
+    assert b"h:0:0" not in state  # queued: the payload is the job's own now
     drain()
     assert result.get(timeout=5) == 12
     assert result.status == "SUCCESSFUL"
