@@ -220,3 +220,10 @@ async def test_arqs_worker_reads_arqs_queue_only(burst) -> None:
     assert (await burst()).jobs_complete == 0
     await result.arefresh()
     assert result.status == TaskResultStatus.READY
+
+
+async def test_plain_functions_run_side_by_side_in_threads(burst) -> None:
+    results = [await tasks.meet_at_barrier.aenqueue() for _ in range(4)]
+    await burst()
+    values = sorted([await result.aget(timeout=1) for result in results])
+    assert values == [0, 1, 2, 3]  # four threads met at one barrier
