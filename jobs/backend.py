@@ -146,7 +146,7 @@ class JobsBackend(BaseTaskBackend):
     def submit(self, job: Prepared) -> bool:
         """Write a prepared job; False if its id was taken (nothing written)."""
         with translate_redis_errors(self.config):
-            queued = bool(self._write(job))
+            queued = bool(self.write(scripts.ENQUEUE, job.keys, job.args))
             if queued:
                 self.results.store_outside(job.record, only_new=True)
         if queued:
@@ -173,35 +173,32 @@ class JobsBackend(BaseTaskBackend):
     async def asubmit(self, job: Prepared) -> bool:
         """See submit()."""
         with translate_redis_errors(self.config):
-            queued = bool(await self._awrite(job))
+            queued = bool(await self.awrite(scripts.ENQUEUE, job.keys, job.args))
             if queued:
                 await self.results.astore_outside(job.record, only_new=True)
         if queued:
             task_enqueued.send(type(self), task_result=job.result)
         return queued
 
-    def _write(self, job: Prepared) -> Any:
-        """Run the ENQUEUE script; with WAIT_REPLICAS, wait for the replicas."""
+    def write(self, script: scripts.LuaScript, keys: list[Any], args: list[Any]) -> Any:
+        """Run a script that queues jobs; with WAIT_REPLICAS, return once that
+        many replicas have its writes, or raise NotReplicated."""
         config = self.config
         if not config.wait_replicas:
-            wire = connections.sync_wire(config)
-            return scripts.ENQUEUE.call(wire, job.keys, job.args)
+            return script.call(connections.sync_wire(config), keys, args)
         client = connections.sync_client(config)
-        reply, acked = scripts.ENQUEUE.call_replicated(
-            client, job.keys, job.args, self._wait
-        )
+        reply, acked = script.call_replicated(client, keys, args, self._wait)
         return self._replicated(reply, acked)
 
-    async def _awrite(self, job: Prepared) -> Any:
-        """See _write()."""
+    async def awrite(
+        self, script: scripts.LuaScript, keys: list[Any], args: list[Any]
+    ) -> Any:
+        """See write()."""
         config = self.config
         if not config.wait_replicas:
-            wire = connections.async_wire(config)
-            return await scripts.ENQUEUE.acall(wire, job.keys, job.args)
+            return await script.acall(connections.async_wire(config), keys, args)
         client = connections.async_client(config)
-        reply, acked = await scripts.ENQUEUE.acall_replicated(
-            client, job.keys, job.args, self._wait
-        )
+        reply, acked = await script.acall_replicated(client, keys, args, self._wait)
         return self._replicated(reply, acked)
 
     @property
@@ -209,7 +206,8 @@ class JobsBackend(BaseTaskBackend):
         return self.config.wait_replicas, int(self.config.wait_timeout * 1000)
 
     def _replicated(self, reply: Any, acked: int) -> Any:
-        # A job id already taken (reply 0) wrote nothing: nothing to wait for.
+        # A job or workflow id already taken (reply 0) wrote nothing: nothing
+        # to wait for.
         if reply and acked < self.config.wait_replicas:
             raise NotReplicated(
                 f"{acked} of {self.config.wait_replicas} replicas acknowledged the "

@@ -33,7 +33,7 @@ from django.utils import timezone
 from jobs import serialization
 from jobs.backend import translate_redis_errors
 from jobs.exceptions import WorkflowError
-from jobs.redis import connections, flows
+from jobs.redis import flows
 from jobs.redis.keys import WORKFLOW_KEY_PREFIX, WORKFLOWS_KEY, WORKFLOWS_MAX
 from jobs.task import JobsTask, Step
 from jobs.workflowresults import WorkflowResult
@@ -66,8 +66,7 @@ class Workflow:
         """Queue the workflow's first stage; return the handle of the whole."""
         backend, flow = _prepared(self)
         with translate_redis_errors(backend.config):
-            wire = connections.sync_wire(backend.config)
-            flows.ENQUEUE_FLOW.call(wire, flow.keys, flow.args)
+            backend.write(flows.ENQUEUE_FLOW, flow.keys, flow.args)
             for job in flow.first:
                 backend.results.store_outside(job.record, only_new=True)
         flow.announce(backend)
@@ -77,8 +76,7 @@ class Workflow:
         """See enqueue()."""
         backend, flow = _prepared(self)
         with translate_redis_errors(backend.config):
-            wire = connections.async_wire(backend.config)
-            await flows.ENQUEUE_FLOW.acall(wire, flow.keys, flow.args)
+            await backend.awrite(flows.ENQUEUE_FLOW, flow.keys, flow.args)
             for job in flow.first:
                 await backend.results.astore_outside(job.record, only_new=True)
         flow.announce(backend)

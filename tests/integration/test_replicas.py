@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from jobs import NotReplicated
+from jobs import NotReplicated, chain
 from jobs.redis.keys import JOB_KEY_PREFIX
 from tests import tasks
 from tests.servers import settings_for, wait_until
@@ -37,9 +37,15 @@ async def test_enqueue_returns_once_a_replica_holds_the_job(replicated):
     with override_settings(**waiting(master.url)):
         master.client().script_flush()  # the NOSCRIPT path too
         done = [tasks.add.enqueue(1, 2), await tasks.add.aenqueue(3, 4)]
+        flows = [
+            chain(tasks.add.bind(1, 2), tasks.double.bind()).enqueue(),
+            await chain(tasks.add.bind(3, 4), tasks.double.bind()).aenqueue(),
+        ]
     held = replica.client()
     for result in done:
         assert held.exists(JOB_KEY_PREFIX + result.id)
+    for flow in flows:  # each workflow's first step
+        assert held.exists(JOB_KEY_PREFIX + flow.step_ids[0])
 
 
 async def test_too_few_replicas_raise_not_replicated(own_redis):
@@ -49,5 +55,7 @@ async def test_too_few_replicas_raise_not_replicated(own_redis):
             tasks.add.enqueue(1, 2)
         with pytest.raises(NotReplicated, match="0 of 1 replicas"):
             await tasks.add.aenqueue(1, 2)
-    # The master has both: they may still run (enqueue again with a job_id).
-    assert len(alone.client().keys(JOB_KEY_PREFIX + "*")) == 2
+        with pytest.raises(NotReplicated, match="0 of 1 replicas"):
+            chain(tasks.add.bind(1, 2), tasks.double.bind()).enqueue()
+    # The master has all three: they may still run (enqueue again with a job_id).
+    assert len(alone.client().keys(JOB_KEY_PREFIX + "*")) == 3
