@@ -123,8 +123,9 @@ return 1
 # ARGV: FINISH's six (id, worker id, record, result ttl ms, now ms, arq's
 #       record), then workflow id, stage, index, 'ok' or '' (failed), return
 #       value (JSON)
-# Returns {lease still ours (1/0), what the step did: 0 nothing (a duplicate,
-# or the workflow ended), 1 counted, 2 failed it, 3 ended it, 4 next stage}.
+# Returns {the lease as FINISH answers (1: ours, else its holder or 0), what the
+# step did: 0 nothing (a duplicate, or the workflow ended), 1 counted, 2 failed
+# it, 3 ended it, 4 next stage}.
 FINISH_STEP = LuaScript(
     "#!lua flags=allow-oom"
     + _FUNCTIONS
@@ -133,7 +134,7 @@ FINISH_STEP = LuaScript(
 local did = advance(KEYS[4], ARGV[7], id, ARGV[8], ARGV[9], ARGV[10] == 'ok',
                     ARGV[11], tonumber(ARGV[5]))
 if owned then return {1, did} end
-return {0, did}
+return {holder or 0, did}
 """
 )
 

@@ -257,12 +257,14 @@ return {out, earliest}
 #       arq's result record
 # Frees memory before it writes, so it succeeds on a full Redis. Indexes the job
 # in `jobs:recent` by end time (the heartbeat trims it: TRIM_RECENT).
-# Returns 1 if the lease was still ours, 0 if another worker had taken it over.
+# Returns 1 if the lease was still ours, else the worker id holding it, or 0
+# when no one held it (it lapsed, or Redis forgot it).
 # (FINISH_BODY sets `owned`; a workflow's step ends with it too: jobs.redis.flows.)
 FINISH_BODY = """
 local id = ARGV[1]
 local lease_key = 'arq:in-progress:' .. id
-local owned = redis.call('GET', lease_key) == ARGV[2]
+local holder = redis.call('GET', lease_key)
+local owned = holder == ARGV[2]
 redis.call('ZREM', KEYS[1], id)
 redis.call('ZREM', 'arq:abort', id)
 redis.call('DEL', 'arq:job:' .. id, lease_key, 'arq:retry:' .. id)
@@ -275,7 +277,7 @@ FINISH = LuaScript(
     "#!lua flags=allow-oom"
     + FINISH_BODY
     + """if owned then return 1 end
-return 0
+return holder or 0
 """
 )
 

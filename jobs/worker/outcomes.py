@@ -244,11 +244,20 @@ class Recorder:
         args = [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms(), arq_record]
         finish = finish_script(keys, args, outcome.record)
         reply = await self.worker.batcher.script(*finish)
-        owned = reply[0] if isinstance(reply, list) else reply
-        if not owned:
+        lease = reply[0] if isinstance(reply, list) else reply
+        if lease == 0:  # nobody's: Redis forgot it, or it ran out unrenewed
             logger.warning(
-                "job %s finished here after its lease passed to another worker",
+                "job %s finished after its lease had lapsed (Redis restarted "
+                "without persistence, or no heartbeat for LEASE); no other "
+                "worker held it",
                 claimed.id,
+            )
+        elif lease != 1:
+            logger.warning(
+                "job %s finished here after its lease passed to worker %s: it "
+                "may have run twice",
+                claimed.id,
+                lease.decode(errors="replace"),
             )
 
     async def skip_running(self, job_id: str) -> None:

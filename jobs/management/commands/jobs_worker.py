@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from argparse import ArgumentParser, ArgumentTypeError, BooleanOptionalAction
 from typing import Any
 
@@ -21,6 +22,9 @@ from jobs.worker.loop import checked_queues
 from jobs.worker.supervisor import Supervisor
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
+# Seconds idle pool threads get to end at exit (they wake on the pool's shutdown
+# at once); a thread still alive after it runs a job that cannot be stopped.
+IDLE_THREADS_EXIT = 0.5
 
 
 def positive_int(value: str) -> int:
@@ -217,10 +221,17 @@ class Command(BaseCommand):
     def exit_despite_stuck_threads(self) -> None:
         # A plain-function job still running after the grace period was handed
         # back to the queue; its thread cannot be stopped, and Python would wait
-        # for it at exit. Leave now, as the grace period promised.
-        if any(t.name.startswith("jobs-sync") for t in threading.enumerate()):
+        # for it at exit. Leave now, as the grace period promised. Idle pool
+        # threads are ending on their own (the pool was shut down): not counted.
+        threads = [t for t in threading.enumerate() if t.name.startswith("jobs-sync")]
+        deadline = time.monotonic() + IDLE_THREADS_EXIT
+        for thread in threads:
+            thread.join(max(deadline - time.monotonic(), 0))
+        stuck = sum(thread.is_alive() for thread in threads)
+        if stuck:
             logging.getLogger("jobs.worker").warning(
-                "exiting with plain-function jobs still running (handed back)"
+                "exiting with %d plain-function job(s) still running (handed back)",
+                stuck,
             )
             logging.shutdown()
             os._exit(0)
