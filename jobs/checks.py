@@ -6,7 +6,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from django.core import checks
+from django.tasks import task_backends
+from redis.exceptions import RedisError
 
+from jobs.conf import JobsOptions, redact
+from jobs.redis import connections
 from jobs.results import uses_json
 
 if TYPE_CHECKING:
@@ -62,3 +66,52 @@ def check_backend(backend: JobsBackend) -> Iterator[checks.CheckMessage]:
             f'"{JSON_SERIALIZER}".',
             id="jobs.E004",
         )
+
+
+PING_TIMEOUT = 2.0  # seconds the deploy check waits for each Redis
+
+
+@checks.register("jobs", deploy=True)
+def check_redis_answers(
+    app_configs: object = None, **kwargs: object
+) -> list[checks.CheckMessage]:
+    """`manage.py check --deploy`: every JobsBackend's Redis answers PING.
+
+    Only at deploy time: `check` alone runs in builds and CI, where Redis
+    may rightly be absent; a bad REDIS_URL is caught there (jobs.E001).
+    """
+    errors: list[checks.CheckMessage] = []
+    for backend in task_backends.all():
+        config = getattr(backend, "config", None)
+        if not isinstance(config, JobsOptions) or backend.check():
+            continue  # not ours, or already reported as misconfigured
+        problem = ping(config)
+        if problem:
+            errors.append(
+                checks.Error(
+                    f"TASKS[{backend.alias!r}]: Redis at {redact(config.redis_url)} "
+                    f"does not answer: {problem}",
+                    hint="Start Redis, or fix REDIS_URL / REDIS_OPTIONS. Until it "
+                    "answers, enqueue raises QueueUnavailable and workers wait.",
+                    id="jobs.E020",
+                )
+            )
+    return errors
+
+
+def ping(config: JobsOptions) -> str:
+    """Why Redis does not answer within PING_TIMEOUT ("" when it does)."""
+    client = connections.new_sync_client(
+        config,
+        socket_connect_timeout=PING_TIMEOUT,
+        socket_timeout=PING_TIMEOUT,
+        retry=None,
+        retry_on_error=[],
+    )
+    try:
+        client.ping()
+    except (RedisError, OSError) as e:
+        return str(e) or type(e).__name__
+    finally:
+        client.close()
+    return ""

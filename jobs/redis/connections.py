@@ -181,8 +181,9 @@ def sync_client(options: JobsOptions) -> redis.Redis:
     return _shared(_sync, options, lambda: new_sync_client(options))
 
 
-def new_sync_client(options: JobsOptions) -> redis.Redis:
-    kwargs = client_kwargs(options, asyncio_=False)
+def new_sync_client(options: JobsOptions, **extra: Any) -> redis.Redis:
+    """Open a separate sync client; `extra` overrides redis-py arguments."""
+    kwargs = {**client_kwargs(options, asyncio_=False), **extra}
     if is_sentinel(options.redis_url):
         pool = SentinelPool.from_url(options.redis_url, **kwargs)
         return redis.Redis(connection_pool=pool)

@@ -8,6 +8,8 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from tests.servers import free_port
+
 # The model checks open the database (its features); alone, this file has no
 # test before it that did.
 pytestmark = pytest.mark.django_db
@@ -64,3 +66,13 @@ def test_a_bad_backend_config_raises_when_used():
     with override_settings(TASKS=_tasks(REDIS_URL="http://nope")):
         with pytest.raises(InvalidTaskBackend, match="must start with redis://"):
             tasks.add.enqueue(1, 2)
+
+
+def test_deploy_check_pings_redis(redis_url):
+    call_command("check", deploy=True, tags=["jobs"])  # the session's Redis answers
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    with override_settings(TASKS=_tasks(REDIS_URL=closed)):
+        call_command("check")  # a plain check does not need Redis up
+        with pytest.raises(SystemCheckError, match=r"jobs\.E020") as caught:
+            call_command("check", deploy=True, tags=["jobs"])
+    assert f"Redis at {closed} does not answer" in str(caught.value)
