@@ -148,6 +148,10 @@ class JobsOptions:
             )
         if scheme == SENTINEL_SCHEME:
             SentinelAddress.parse(self.redis_url)
+        elif "sentinel_kwargs" in self.redis_options:
+            raise InvalidTaskBackend(
+                "REDIS_OPTIONS['sentinel_kwargs'] is for a redis+sentinel:// REDIS_URL."
+            )
         if self.wait_replicas < 0 or self.wait_timeout <= 0:
             raise InvalidTaskBackend(
                 "WAIT_REPLICAS must be 0 or more and WAIT_TIMEOUT positive."

@@ -4,6 +4,7 @@ import pytest
 from django.tasks.exceptions import InvalidTaskBackend
 
 from jobs.conf import JobsOptions, SentinelAddress, redact
+from jobs.redis.sentinel import SentinelPool
 
 
 def test_defaults():
@@ -46,6 +47,10 @@ def test_parses_known_options():
         ({"REDIS_URL": "redis+sentinel://h:26379/m/0/1"}, "give the master's name"),
         ({"REDIS_URL": "redis+sentinel://h:port/m"}, "'h:port' is not host:port"),
         ({"REDIS_URL": "redis+sentinel://a:1,/m"}, "'' is not host:port"),
+        (
+            {"REDIS_OPTIONS": {"sentinel_kwargs": {"password": "x"}}},
+            "'sentinel_kwargs'\\] is for a redis\\+sentinel",
+        ),
     ],
 )
 def test_bad_options_are_refused_with_a_clear_message(options, message):
@@ -88,3 +93,20 @@ def test_a_bad_sentinel_url_message_does_not_leak_password():
         JobsOptions.from_options({"REDIS_URL": "redis+sentinel://u:s3cret@h:1/m/x"})
     assert "s3cret" not in str(excinfo.value)
     assert "redis+sentinel://[user:password@]host:26379" in str(excinfo.value)
+
+
+def test_sentinel_kwargs_reach_the_sentinels_and_the_url_the_master():
+    pool = SentinelPool.from_url(
+        "redis+sentinel://app:pw@127.0.0.1:1,127.0.0.1:2/main/4",
+        socket_timeout=3,
+        sentinel_kwargs={"password": "sentinels-only"},
+    )
+    master = pool.connection_kwargs
+    assert (master["db"], master["username"], master["password"]) == (4, "app", "pw")
+    assert "sentinel_kwargs" not in master
+    sentinels = pool.sentinel_manager.sentinels
+    assert [s.connection_pool.connection_kwargs["port"] for s in sentinels] == [1, 2]
+    assert (
+        sentinels[0].connection_pool.connection_kwargs["password"] == "sentinels-only"
+    )
+    assert pool.service_name == "main"
