@@ -139,19 +139,22 @@ class JobsBackend(BaseTaskBackend):
     ) -> JobResult:
         """Queue up a task to be executed. See aenqueue()."""
         job = self.prepare(task, args, kwargs, **options)
-        if self.submit(job):
-            return job.result
-        return self.get_result(job.result.id)
+        held_by = self.place(job)
+        return job.result if held_by is None else self.get_result(held_by)
 
     def submit(self, job: Prepared) -> bool:
-        """Write a prepared job; False if its id was taken (nothing written)."""
+        """Write a prepared job; False if it was not queued (see place())."""
+        return self.place(job) is None
+
+    def place(self, job: Prepared) -> str | None:
+        """Write a prepared job: None when queued, else the id of the job that
+        holds its place (its own id taken, or its `unique` key held); nothing
+        is written then."""
         with translate_redis_errors(self.config):
-            queued = bool(self.write(scripts.ENQUEUE, job.keys, job.args))
-            if queued:
+            reply = self.write(scripts.ENQUEUE, job.keys, job.args)
+            if reply == 1:
                 self.results.store_outside(job.record, only_new=True)
-        if queued:
-            task_enqueued.send(type(self), task_result=job.result)
-        return queued
+        return self._placed(job, reply)
 
     async def aenqueue(
         self, task: Task[Any, Any], args: Any, kwargs: Any, **options: Any
@@ -163,22 +166,31 @@ class JobsBackend(BaseTaskBackend):
         `job_id` makes the enqueue idempotent: a second enqueue with the same id
         while the first job's result is kept (RESULT_TTL, at most a day) queues
         nothing and returns the first job's result; after that, it queues a
-        new job.
+        new job. So does a task's `unique` while the job holding its key is
+        queued or running.
         """
         job = self.prepare(task, args, kwargs, **options)
-        if await self.asubmit(job):
-            return job.result
-        return await self.aget_result(job.result.id)
+        held_by = await self.aplace(job)
+        return job.result if held_by is None else await self.aget_result(held_by)
 
     async def asubmit(self, job: Prepared) -> bool:
         """See submit()."""
+        return await self.aplace(job) is None
+
+    async def aplace(self, job: Prepared) -> str | None:
+        """See place()."""
         with translate_redis_errors(self.config):
-            queued = bool(await self.awrite(scripts.ENQUEUE, job.keys, job.args))
-            if queued:
+            reply = await self.awrite(scripts.ENQUEUE, job.keys, job.args)
+            if reply == 1:
                 await self.results.astore_outside(job.record, only_new=True)
-        if queued:
+        return self._placed(job, reply)
+
+    def _placed(self, job: Prepared, reply: Any) -> str | None:
+        if reply == 1:
             task_enqueued.send(type(self), task_result=job.result)
-        return queued
+            return None
+        # 0: the job's own id was taken; bytes: the id holding its unique key.
+        return reply.decode() if isinstance(reply, bytes) else job.result.id
 
     def write(self, script: scripts.LuaScript, keys: list[Any], args: list[Any]) -> Any:
         """Run a script that queues jobs; with WAIT_REPLICAS, return once that
@@ -206,9 +218,9 @@ class JobsBackend(BaseTaskBackend):
         return self.config.wait_replicas, int(self.config.wait_timeout * 1000)
 
     def _replicated(self, reply: Any, acked: int) -> Any:
-        # A job or workflow id already taken (reply 0) wrote nothing: nothing
-        # to wait for.
-        if reply and acked < self.config.wait_replicas:
+        # A job or workflow id, or a unique key, already taken wrote nothing:
+        # nothing to wait for.
+        if reply == 1 and acked < self.config.wait_replicas:
             raise NotReplicated(
                 f"{acked} of {self.config.wait_replicas} replicas acknowledged the "
                 f"job within {self.config.wait_timeout} s (WAIT_REPLICAS)."

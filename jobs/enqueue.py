@@ -7,7 +7,9 @@ queues it (and, on the queue's Redis, its READY record) in one round trip.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import os
 import threading
 from dataclasses import dataclass, replace
@@ -24,6 +26,7 @@ from jobs.exceptions import BadArguments, PayloadTooLarge
 from jobs.records import Record, for_user
 from jobs.redis.keys import (
     JOB_KEY_PREFIX,
+    LOCK_KEY_PREFIX,
     PRIORITIES_KEY_PREFIX,
     UNIQUE_KEY_PREFIX,
     UNIQUE_TTL,
@@ -102,8 +105,11 @@ def prepare(
         WAKE_KEY_PREFIX + queue,
         UNIQUE_KEY_PREFIX + result.id,
         result_key,
+        PRIORITIES_KEY_PREFIX + queue,
     ]
     reserve_ms = 1000 * (reserve or min(UNIQUE_TTL, store.ttl))
+    if task.unique:  # after the counting hash's slot (see counted())
+        keys += ["", lock_key(task, args, kwargs)]
     argv = [
         result.id,
         payload,
@@ -113,21 +119,17 @@ def prepare(
         encoded,
         store.ttl_ms,
         WAKE_TOKENS_MAX,
+        priority or "",
     ]
-    if priority:
-        keys.append(PRIORITIES_KEY_PREFIX + queue)
-        argv.append(priority)
     return Prepared(result=result, keys=keys, args=argv, record=record)
 
 
 def counted(job: Prepared, hash_key: str, field: str) -> Prepared:
     """`job`, counted (HINCRBY) in the hash `hash_key` under `field` by the
     script that queues it, so the count and the job are written together."""
-    keys, args = list(job.keys), list(job.args)
-    if len(keys) == 5:  # no priorities set: an empty slot before the hash
-        keys.append("")
-        args.append("")
-    return replace(job, keys=[*keys, hash_key], args=[*args, field])
+    lock = job.keys[7:]  # a unique task's lock, after the hash
+    keys = [*job.keys[:6], hash_key, *lock]
+    return replace(job, keys=keys, args=[*job.args[:9], field])
 
 
 def check_call(task: JobsTask, args: list[Any], kwargs: dict[str, Any]) -> None:
@@ -151,6 +153,16 @@ def call_problem(func: Any, context: bool, count: int, names: tuple[str, ...]) -
     except TypeError as e:
         return str(e)
     return ""
+
+
+def lock_key(task: JobsTask, args: list[Any], kwargs: dict[str, Any]) -> str:
+    """The key a `unique` job holds: its task's, and its own or its arguments'."""
+    unique = task.unique
+    if unique is True:
+        # Canonical JSON, so {"a": 1, "b": 2} and {"b": 2, "a": 1} are one job.
+        canonical = json.dumps([args, kwargs], sort_keys=True, separators=(",", ":"))
+        unique = "args:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return f"{LOCK_KEY_PREFIX}{task.module_path}:{unique}"
 
 
 def expiry_ms(task: JobsTask, due_ms: int, config: JobsOptions) -> int:

@@ -46,6 +46,9 @@ class JobsTask(Task):  # type: ignore[type-arg]
         or an aware datetime after which it must not start (None: the
         backend's EXPIRES). A job no worker started in time, a retry due after
         it included, is recorded FAILED with `jobs.JobExpired`.
+    unique: at most one queued or running job of this task per key: True
+        derives the key from the arguments, a string is the key. Enqueueing
+        while a job holds the key returns that job's result, queuing nothing.
     """
 
     max_attempts: int | None = None
@@ -53,6 +56,7 @@ class JobsTask(Task):  # type: ignore[type-arg]
     retry_backoff: float = 1.0
     timeout: float | None = None
     expires: float | datetime | None = None
+    unique: bool | str = False
 
     def __post_init__(self) -> None:
         # Django's Task.__post_init__ validates against the backend.
@@ -64,6 +68,8 @@ class JobsTask(Task):  # type: ignore[type-arg]
         if self.retry_backoff < 0:
             raise InvalidTask("retry_backoff must not be negative.")
         self._check_expires()
+        if not isinstance(self.unique, (bool, str)) or self.unique == "":
+            raise InvalidTask("unique must be True, False or a non-empty string.")
         registry.register(self)
 
     def _check_expires(self) -> None:
@@ -88,6 +94,7 @@ class JobsTask(Task):  # type: ignore[type-arg]
         max_attempts: int | None = None,
         timeout: float | None = None,
         expires: float | timedelta | datetime | None = None,
+        unique: bool | str | None = None,
     ) -> Self:
         """Return a copy with other defaults; `run_after` may be a timedelta,
         `expires` one too (seconds past the due time)."""
@@ -105,6 +112,7 @@ class JobsTask(Task):  # type: ignore[type-arg]
                 ("max_attempts", max_attempts),
                 ("timeout", timeout),
                 ("expires", expires),
+                ("unique", unique),
             )
             if value is not None
         }

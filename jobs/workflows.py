@@ -195,6 +195,12 @@ def _backend_of(workflow: Workflow) -> JobsBackend:
                 "before it ends. Defer the work inside a step, or enqueue the "
                 "workflow later."
             )
+        if task.unique:
+            raise WorkflowError(
+                f"Step {task.module_path} is unique: a workflow queues its steps "
+                "itself and cannot give a step's place to another job. Use the "
+                "task without unique in workflows."
+            )
     return tasks[0].get_backend()
 
 
@@ -212,7 +218,7 @@ def _step_fields(
     queue, wake, ttl = job.keys[1], job.keys[2], job.args[3]
     fields += [f"j:{slot}", job.result.id, f"q:{slot}", queue, f"w:{slot}", wake]
     fields += [f"x:{slot}", ttl]
-    if len(job.keys) > 5:  # a priority other than 0: its set and its rank
+    if job.args[8]:  # a priority other than 0: its set and its rank
         fields += [f"pk:{slot}", job.keys[5], f"pv:{slot}", job.args[8]]
     if takes_previous:
         head, _, tail = payload.partition(_PREVIOUS_JSON)

@@ -34,6 +34,9 @@ PRIORITY_QUEUE_KEY_PREFIX = "jobs:queue:"  # + queue name + ":" + priority
 PRIORITIES_KEY_PREFIX = "jobs:priorities:"  # + queue name: sorted set of priorities
 WAKE_KEY_PREFIX = "jobs:wake:"  # + queue name: list of wake-up tokens for idle workers
 UNIQUE_KEY_PREFIX = "jobs:unique:"  # + job id: claims a caller-chosen job id
+# + task path + ":" + the task's `unique` key: the id of the job holding it (held
+# while that job's arq:job:<id> key exists: queued, running or retrying)
+LOCK_KEY_PREFIX = "jobs:lock:"
 DONE_CHANNEL_PREFIX = "jobs:done:"  # + job id: pub/sub, published when a job ends
 PROGRESS_CHANNEL_PREFIX = "jobs:progress:"  # + job id: pub/sub, progress updates
 CANCEL_CHANNEL = "jobs:cancel"  # pub/sub: ids of running jobs to cancel
@@ -83,6 +86,7 @@ __all__ = [
     "DONE_CHANNEL_PREFIX",
     "IN_PROGRESS_KEY_PREFIX",
     "JOB_KEY_PREFIX",
+    "LOCK_KEY_PREFIX",
     "METRICS_KEY",
     "PRIORITIES_KEY_PREFIX",
     "PRIORITY_QUEUE_KEY_PREFIX",

@@ -102,14 +102,21 @@ def _replicated(reply: Any, acked: Any) -> tuple[Any, int]:
     return reply, int(acked)
 
 
-# KEYS: job, queue (of the job's priority), wake, unique, result,
-#       and for a priority other than 0 the queue's priorities set ('' = none),
-#       a hash counting the job when it is queued (schedules' runs)
+# KEYS: job, queue (of the job's priority), wake, unique, result, the queue's
+#       priorities set, a hash counting the job when it is queued (schedules'
+#       runs; '' = none), and for a `unique` task its lock
 # ARGV: id, payload, score, job ttl ms, unique ttl ms ('' = no unique id),
 #       result record ('' = stored elsewhere), result ttl ms, max wake tokens,
-#       priority (with the 6th key), the counting hash's field (with the 7th)
-# Returns 1 when queued, 0 when the id was taken (nothing written).
+#       priority ('' for 0), the counting hash's field (with the 7th key)
+# Returns 1 when queued, 0 when the id was taken, or the id of the job holding
+# the lock while that job exists (queued, running or retrying): nothing written.
 ENQUEUE = LuaScript("""
+if KEYS[8] then
+  local holder = redis.call('GET', KEYS[8])
+  if holder and redis.call('EXISTS', 'arq:job:' .. holder) == 1 then
+    return holder
+  end
+end
 if ARGV[5] ~= '' then
   if not redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[5]) then return 0 end
 elseif redis.call('EXISTS', KEYS[1]) == 1 then
@@ -117,8 +124,9 @@ elseif redis.call('EXISTS', KEYS[1]) == 1 then
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
-if KEYS[6] and KEYS[6] ~= '' then redis.call('ZADD', KEYS[6], ARGV[9], ARGV[9]) end
-if KEYS[7] then redis.call('HINCRBY', KEYS[7], ARGV[10], 1) end
+if ARGV[9] ~= '' then redis.call('ZADD', KEYS[6], ARGV[9], ARGV[9]) end
+if KEYS[7] and KEYS[7] ~= '' then redis.call('HINCRBY', KEYS[7], ARGV[10], 1) end
+if KEYS[8] then redis.call('SET', KEYS[8], ARGV[1], 'PX', ARGV[4]) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7]) end
 redis.call('LPUSH', KEYS[3], 1)
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1)

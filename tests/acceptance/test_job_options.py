@@ -1,5 +1,6 @@
 """Per-job options with a real `jobs_worker` process: priority (jobs queued
-while no worker runs are taken highest first, FIFO among equals), expiry."""
+while no worker runs are taken highest first, FIFO among equals), expiry,
+unique jobs."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def test_a_worker_process_records_an_expired_job_failed(worker_process, r):
     wait_until(lambda: expired.refresh() or expired.status == "FAILED")
     assert expired.errors[-1].exception_class_path == "jobs.exceptions.JobExpired"
     assert [x.decode() for x in r.lrange("test:order", 0, -1)] == ["fresh"]
+
+
+def test_a_worker_process_releases_a_unique_key_when_its_job_ends(worker_process, r):
+    unique = tasks.counted.using(unique=True)
+    first = unique.enqueue("unique", 0.3)
+    worker_process()
+    wait_until(lambda: r.get("test:runs:unique") == b"1", what="the job to start")
+    assert unique.enqueue("unique", 0.3).id == first.id  # running: the same job
+    assert first.get(timeout=20) == "unique"
+    second = unique.enqueue("unique", 0.3)
+    assert second.id != first.id
+    assert second.get(timeout=20) == "unique"

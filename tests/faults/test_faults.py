@@ -92,6 +92,16 @@ def test_a_dead_workers_prioritised_job_is_released_at_once(worker_process, r):
     assert poison.errors[-1].exception_class_path == "jobs.exceptions.AttemptsExhausted"
 
 
+def test_a_unique_job_holds_its_key_through_crashes_until_it_fails(worker_process, r):
+    worker_process("--processes", "2")
+    unique = tasks.poison.using(unique=True)
+    first = unique.enqueue("unique-poison")
+    wait_until(lambda: runs(r, "unique-poison") == 1, what="the first run")
+    assert unique.enqueue("unique-poison").id == first.id  # its worker died: queued
+    wait_until(lambda: finished(first.id), timeout=20, what="the poison job to fail")
+    assert unique.enqueue("unique-poison").id != first.id  # released with it
+
+
 def test_sigterm_hands_back_a_job_longer_than_the_grace_period(worker_process, r):
     worker = worker_process("--grace", "1", JOBS_TEST_OPTIONS=FAST)
     result = tasks.counted.enqueue("slow", 30)

@@ -110,6 +110,7 @@ def test_prepare_checks_and_serializes_without_redis(config):
         "jobs:wake:default",
         f"jobs:unique:{result_id}",
         "",  # the record is stored outside the queue's Redis
+        "jobs:priorities:default",  # written only for a priority other than 0
     ]
     payload = JobPayload.decode(job.args[1])
     assert (payload.task_path, payload.args, payload.meta) == (
@@ -121,6 +122,18 @@ def test_prepare_checks_and_serializes_without_redis(config):
     assert not job.args[5] and job.record["status"] == "READY"
     assert job.args[6] == 60_000
     assert job.args[3] == int(config.expires * 1000)  # due now: the job's TTL
+    assert job.args[8] == ""  # priority 0: arq's queue, nothing to list
+
+
+def test_prepare_names_the_priority_queue_and_the_unique_lock(config):
+    store = ResultStore(LocMemCache("prepare-test", {}), 60)
+    task = tasks.add.using(priority=7, unique=True)
+    job = prepare(task, [1, 2], {}, alias="default", config=config, store=store)
+    again = prepare(task, [1, 2], {}, alias="default", config=config, store=store)
+    assert job.keys[1] == "jobs:queue:default:7"
+    assert job.args[8] == 7
+    assert job.keys[6].startswith("jobs:lock:tests.tasks.add:args:")
+    assert again.keys[6] == job.keys[6] and again.result.id != job.result.id
 
 
 def test_prepare_on_the_queues_redis_hands_the_record_to_the_script(config):
