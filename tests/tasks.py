@@ -319,3 +319,14 @@ async def hook_job_start(ctx: dict[str, Any]) -> None:
 
 async def hook_job_end(ctx: dict[str, Any]) -> None:
     seen.append(("hook_job_end", ctx["job_id"]))
+
+
+@task(timeout=1)
+def stuck_sync(key: str, seconds: float = 20) -> str:
+    """Count the run, then block its thread past the timeout; mark the end."""
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    time.sleep(seconds)
+    client.set(f"test:ended:{key}", 1)
+    client.close()
+    return key

@@ -11,7 +11,7 @@ may be the user's Ctrl-C, as Django's ImmediateBackend lets it through.
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import functools
 import inspect
 import logging
 import random
@@ -42,10 +42,9 @@ from jobs.records import Record
 from jobs.redis.scripts import now_ms
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
 from jobs.worker.progress import ProgressReporter
+from jobs.worker.threads import Threads
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     from jobs.backend import JobsBackend
     from jobs.redis.batching import CommandBatcher
 
@@ -111,7 +110,7 @@ class Runtime:
 
     backend: JobsBackend
     worker_id: str
-    executor: Executor
+    threads: Threads  # where plain functions run
     # The awaitable writer of RUNNING records, set once the worker has a batcher.
     mark_running: Callable[[Record], Awaitable[None]] = field(default=_no_write)
     cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
@@ -203,22 +202,13 @@ async def call_task(rt: Runtime, result: JobResult, running: Record) -> Any:
         reporter = ProgressReporter(rt.backend, running, rt.batcher)
         args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
     timeout = _timeout(rt, task)
+    if not inspect.iscoroutinefunction(task.func):
+        call = functools.partial(_run_sync, task.func, args, result.kwargs)
+        return await rt.threads.call(result.id, call, timeout)
     if timeout is None:  # no timer to arm and reschedule for the common case
-        return await _call(rt, task, args, result.kwargs)
+        return await task.func(*args, **result.kwargs)
     async with asyncio.timeout(timeout):
-        return await _call(rt, task, args, result.kwargs)
-
-
-async def _call(
-    rt: Runtime, task: JobsTask, args: list[Any], kwargs: dict[str, Any]
-) -> Any:
-    if inspect.iscoroutinefunction(task.func):
-        return await task.func(*args, **kwargs)
-    loop = asyncio.get_running_loop()
-    context = contextvars.copy_context()  # the job's log context, in the thread
-    return await loop.run_in_executor(
-        rt.executor, context.run, _run_sync, task.func, args, kwargs
-    )
+        return await task.func(*args, **result.kwargs)
 
 
 def _retry_delay(task: JobsTask, attempt: int, exc: BaseException) -> float:

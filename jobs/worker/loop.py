@@ -20,7 +20,6 @@ import signal
 import socket
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol
 
 from arq.worker import Worker
@@ -59,6 +58,7 @@ from jobs.worker.heartbeat import Heartbeat
 from jobs.worker.hooks import run_hooked
 from jobs.worker.metrics import JobMetrics
 from jobs.worker.outcomes import Recorder
+from jobs.worker.threads import Threads
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -175,15 +175,15 @@ class JobsWorker(Worker):
             on_job_end=hooks.get("on_job_end"),
         )
         self.unhooked = self.on_job_start is None and self.on_job_end is None
-        self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="jobs-sync")
+        self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
+        self.slot_freed = asyncio.Event()
+        self.threads = Threads(concurrency, on_freed=self.slot_freed.set)
         self.runtime = Runtime(
             backend=backend,
             worker_id=self.worker_id,
-            executor=self.executor,
+            threads=self.threads,
             records_interrupts=handle_signals,
         )
-        self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
-        self.slot_freed = asyncio.Event()
         self.heartbeat = Heartbeat(self)
         self.canceller = Canceller(self)
         self.metrics = JobMetrics()
@@ -301,7 +301,7 @@ class JobsWorker(Worker):
         await asyncio.gather(*(task for _, task in left), return_exceptions=True)
 
     async def close(self) -> None:
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.shutdown()
         if self._pool is not None:
             self.recorder.running_writer.close()
             await self.batcher.close()
@@ -325,6 +325,7 @@ class JobsWorker(Worker):
     async def consume(self) -> None:
         while not self.stopping:
             free = self.max_jobs - len(self.running)
+            free -= self.threads.excess(self.running)
             if self.max_jobs_run is not None:
                 free = min(free, self.max_jobs_run - self.started_jobs)
                 if free <= 0 and not self.running:

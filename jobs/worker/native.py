@@ -16,7 +16,6 @@ import asyncio
 import os
 import socket
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, cast
 
 from arq.worker import Function, Retry
@@ -39,6 +38,7 @@ from jobs.worker.execution import (
 )
 from jobs.worker.outcomes import finish_script, send_finished
 from jobs.worker.running import RunningWriter
+from jobs.worker.threads import Threads
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -60,14 +60,14 @@ class NativeRunner:
         self.queue_key = queue_key
         self.pool = pool
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.executor = ThreadPoolExecutor(concurrency, thread_name_prefix="jobs-sync")
+        self.threads = Threads(concurrency)
         self.wire = AsyncWire(pool.connection_pool)
         self.batcher = CommandBatcher(self.wire)
         self.running_writer = RunningWriter(backend.results, self.batcher)
         self.runtime = Runtime(
             backend=backend,
             worker_id=self.worker_id,
-            executor=self.executor,
+            threads=self.threads,
             batcher=self.batcher,
         )
         self.runtime.mark_running = self.write_running
@@ -101,7 +101,7 @@ class NativeRunner:
         self.running_writer.close()
         await self.batcher.close()
         await self.wire.aclose()
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.threads.shutdown()
 
     async def write_running(self, record: Record) -> None:
         self.running_writer.add(record)

@@ -4,7 +4,6 @@ not run. No Redis: the worker's integration tests run them for real."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -24,6 +23,7 @@ from jobs.worker.execution import (
     ended,
     failed_record,
 )
+from jobs.worker.threads import Threads
 from tests import tasks
 
 QUEUE = "arq:queue"
@@ -31,10 +31,9 @@ QUEUE = "arq:queue"
 
 @pytest.fixture
 def rt():
-    with ThreadPoolExecutor(1) as executor:
-        yield Runtime(
-            backend=task_backends["default"], worker_id="w1", executor=executor
-        )
+    threads = Threads(1)
+    yield Runtime(backend=task_backends["default"], worker_id="w1", threads=threads)
+    threads.shutdown()
 
 
 def payload(**changes) -> bytes:
