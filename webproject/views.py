@@ -57,9 +57,10 @@ def _number(data: dict[str, Any], name: str, default: float, kind: type[Any]) ->
     value = data.get(name, default)
     try:
         number = kind(value)
-    except (TypeError, ValueError, OverflowError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number):
+        finite = math.isfinite(float(number)) and not isinstance(value, bool)
+    except (TypeError, ValueError, OverflowError):  # "two", 1e400, 10**400
+        finite = False
+    if not finite:
         raise BadParams(f"{name} must be a finite number, not {reprlib.repr(value)}.")
     return number
 

@@ -31,7 +31,7 @@ def check_number(value: Any, name: str) -> None:
     can carry (JSON has no NaN or infinity)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"progress {name} must be a number, not {value!r}.")
-    if not math.isfinite(value):
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"progress {name} must be a finite number, not {value!r}.")
 
 

@@ -131,6 +131,7 @@ async def test_another_session_gets_the_same_404_as_for_an_unknown_id(client):
         ("/jobs/report/", b'{"steps": 1e400}', "out of a float's range"),
         ("/jobs/add/", b"[" * 100_000 + b"]" * 100_000, "nested too deep"),
         ("/jobs/add/", b'{"x": "two"}', "x must be a finite number, not 'two'"),
+        ("/jobs/add/", b'{"y": 1' + b"0" * 400 + b"}", "y must be a finite number"),
         ("/jobs/report/", b'{"delay": true}', "delay must be a finite number"),
         ("/jobs/add/", b"[1, 2]", "must be a JSON object"),
     ],

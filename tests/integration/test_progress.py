@@ -73,3 +73,11 @@ async def test_bad_progress_values_raise_at_the_call_and_fail_the_job_once(
     assert result.attempts == 1
     assert result.errors[-1].exception_class_path == error
     assert message in result.errors[-1].traceback
+
+
+async def test_progress_takes_any_json_number():
+    result = await tasks.bad_progress.aenqueue(10**400, 10**401)  # ints: no range
+    await adrain()
+    await result.arefresh()
+    assert result.status == "SUCCESSFUL"
+    assert result.progress["done"] == 10**400
