@@ -56,9 +56,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs import enqueue, records, registry, results, waiting
 from jobs.checks import check_backend
-from jobs.conf import JobsOptions, redact
+from jobs.conf import CLUSTER_UNSUPPORTED, JobsOptions, redact
 from jobs.enqueue import Prepared
 from jobs.exceptions import (
+    EnqueueError,
     JobCancelled,
     JobsError,
     NotReplicated,
@@ -79,6 +80,8 @@ if TYPE_CHECKING:
     from django.tasks.base import Task
 
 RESULT_ID = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
+# What a Redis Cluster node answers a command for keys it does not hold together.
+CLUSTER_REPLIES = ("MOVED ", "ASK ", "CROSSSLOT ", "CLUSTERDOWN ")
 VALIDATED_MAX = 1024  # tasks a backend remembers as valid (module-level ones)
 _backends: WeakSet[JobsBackend] = WeakSet()
 
@@ -452,6 +455,12 @@ class translate_redis_errors:
             reason = str(exc) or "no answer"  # asyncio's timeout has no message
             raise QueueUnavailable(
                 f"Redis at {where} is unreachable ({reason}); {self.consequence}."
+            ) from exc
+        if isinstance(exc, ResponseError) and str(exc).startswith(CLUSTER_REPLIES):
+            raise EnqueueError(
+                f"Redis at {where} is a Redis Cluster node ({exc}): "
+                f"{CLUSTER_UNSUPPORTED} {self.consequence[0].upper()}"
+                f"{self.consequence[1:]}."
             ) from exc
         if isinstance(exc, OutOfMemoryError) or (
             isinstance(exc, ResponseError) and "maxmemory" in str(exc)

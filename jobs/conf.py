@@ -39,6 +39,10 @@ class OptionsDict(TypedDict, total=False):
     WAIT_TIMEOUT: float
 
 
+CLUSTER_UNSUPPORTED = (
+    "Redis Cluster is not supported yet; use one Redis, or Sentinel "
+    "(redis+sentinel://). See docs/deployment.md."
+)
 SENTINEL_SCHEME = "redis+sentinel"
 REDIS_SCHEMES = ("redis", "rediss", "unix", SENTINEL_SCHEME)
 SENTINEL_PORT = 26379

@@ -173,6 +173,39 @@ class SentinelSet:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+class RedisClusterSet:
+    """Three redis-servers as one Redis Cluster (3 masters, no replicas)."""
+
+    def __init__(self) -> None:
+        extra = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        self.nodes = [RedisServer(free_port(), extra) for _ in range(3)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> None:
+        for node in self.nodes:
+            node.start()
+        subprocess.run(
+            ["redis-cli", "--cluster", "create", "--cluster-yes"]
+            + [f"127.0.0.1:{node.port}" for node in self.nodes],
+            check=True,
+            capture_output=True,
+        )
+        wait_until(self.ready, what="the cluster to cover its slots")
+
+    def ready(self) -> bool:
+        return all(
+            node.client().cluster("info")["cluster_state"] == "ok"
+            for node in self.nodes
+        )
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.remove(signal.SIGKILL)
+
+
 def settings_for(url: str) -> dict[str, object]:
     """TASKS and CACHES of the test settings, pointed at the Redis at `url`."""
     from django.conf import settings

@@ -236,6 +236,7 @@ class JobsWorker(Worker):
     async def startup(self) -> None:
         await startup.wait_for_redis(self.pool, self.config, self.redis_wait)
         self.starting = False
+        await startup.refuse_cluster(self.pool, self.config)
         await startup.check_eviction_policy(self.pool, self.config)
         logger.info(
             "worker %s consuming %s from %s with concurrency %d, %d tasks registered",

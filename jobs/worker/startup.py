@@ -18,7 +18,7 @@ from arq.worker import Function
 from redis.exceptions import RedisError
 
 from jobs import registry
-from jobs.conf import redact
+from jobs.conf import CLUSTER_UNSUPPORTED, redact
 from jobs.exceptions import WorkerError
 
 if TYPE_CHECKING:
@@ -86,6 +86,19 @@ async def wait_for_redis(
             )
         await asyncio.sleep(pause)
         delay = min(delay * 2, WAIT_MAX)
+
+
+async def refuse_cluster(pool: Redis, config: JobsOptions) -> None:
+    """Stop at start on a Redis Cluster node: its scripts would fail every claim."""
+    try:
+        info = await pool.info("cluster")
+    except RedisError:  # INFO may be renamed on managed Redis
+        return
+    if info.get("cluster_enabled"):
+        raise WorkerError(
+            f"Redis at {redact(config.redis_url)} is a Redis Cluster node: "
+            f"{CLUSTER_UNSUPPORTED}"
+        )
 
 
 async def check_eviction_policy(pool: Redis, config: JobsOptions) -> None:
