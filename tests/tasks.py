@@ -330,3 +330,13 @@ def stuck_sync(key: str, seconds: float = 20) -> str:
     client.set(f"test:ended:{key}", 1)
     client.close()
     return key
+
+
+@task
+async def blocks_loop(key: str, seconds: float) -> str:
+    """Count the run, then block the worker's event loop (no await)."""
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    client.close()
+    time.sleep(seconds)
+    return key

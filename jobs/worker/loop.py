@@ -59,6 +59,7 @@ from jobs.worker.hooks import run_hooked
 from jobs.worker.metrics import JobMetrics
 from jobs.worker.outcomes import Recorder
 from jobs.worker.threads import Threads
+from jobs.worker.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
@@ -210,6 +211,8 @@ class JobsWorker(Worker):
         self._background.append(beat)
         listener = asyncio.create_task(self.canceller.listen(), name="jobs-cancel")
         self._background.append(listener)
+        watchdog = asyncio.create_task(Watchdog(self).run(), name="jobs-watchdog")
+        self._background.append(watchdog)
         if self.scheduler is not None:
             schedules = asyncio.create_task(
                 self.scheduler.run(self), name="jobs-scheduler"
