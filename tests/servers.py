@@ -257,8 +257,8 @@ def worker_env(**extra: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="settings.test",
         PYTHONUNBUFFERED="1",
         **database_env(settings.DATABASES["default"]),
-        **extra,
     )
+    env.update(extra)  # DJANGO_SETTINGS_MODULE included
     return env
 
 

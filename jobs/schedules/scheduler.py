@@ -44,7 +44,7 @@ from jobs.schedules import entries, static
 from jobs.schedules.cronjob import TOLERANCE, ScheduleCronJob, last_tick
 from jobs.schedules.entries import Entry
 from jobs.schedules.notify import RedisRunCounts
-from jobs.schedules.sources import Change, StateWriter, read_changes
+from jobs.schedules.sources import Change, StateWriter, log_reloads, read_changes
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -58,6 +58,7 @@ MAX_SLEEP = 1.0  # seconds; the clock is read at least this often (steps, suspen
 FIRE_BATCH = 200  # runs enqueued concurrently
 RETRY_AFTER = timedelta(seconds=1)  # a run Redis refused is tried again
 PENDING = (TaskResultStatus.READY, TaskResultStatus.RUNNING)
+NAMED_MAX = 20  # reloads logged one line a schedule; more: the summary only
 
 
 class Scheduler:
@@ -334,6 +335,10 @@ class Scheduler:
         scope = {f"db:{pk}" for pk in pks} if pks is not None else set(known)
         changed = self.apply(changes, scope - seen)
         self.loaded.set()
+        # Named: a change was announced, or a reconcile found a few (not the
+        # start-up load of them all).
+        if (pks is not None or known) and changed <= NAMED_MAX:
+            log_reloads(changes, scope - seen)
         if pks is None and (changed or not self.jobs):
             logger.info(
                 "schedules: %d running, %d changed, read in %.0f ms",

@@ -201,3 +201,20 @@ def write_states(
                 changes["run_count"] = F("run_count") + count
             if changes:
                 Schedule.objects.filter(pk=pk).update(**changes)
+
+
+def log_reloads(changes: list[Change], gone: set[str]) -> None:
+    """One INFO line per schedule a (re)load changed."""
+    for key, _, job in changes:
+        if job is None:  # invalid (logged) or another backend's
+            logger.info("schedule %s reloaded: not run by this worker", key)
+        elif job.next_run is None:
+            logger.info("schedule %r reloaded: no run left", job.entry.name)
+        else:
+            logger.info(
+                "schedule %r reloaded: next run %s",
+                job.entry.name,
+                job.next_run.isoformat(),
+            )
+    for key in sorted(gone):
+        logger.info("schedule %s dropped (deleted or disabled)", key)

@@ -240,19 +240,23 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
             return ended(result, running, TaskResultStatus.FAILED, error=error)
         if _stops_the_worker(rt, exc):
             raise
-        logger.warning(
-            "job %s %s attempt %d failed: %r",
-            result.id,
-            task.module_path,
-            claimed.attempt,
-            exc,
-        )
         result.errors.append(capture(exc))
         if _will_retry(rt, task, claimed.attempt, exc):
             delay = _retry_delay(task, claimed.attempt, exc)
+            logger.warning(
+                "job %s %s attempt %d failed: %r; retrying in %.1f s "
+                "(attempt %d of %d)",
+                *(result.id, task.module_path, claimed.attempt, exc, delay),
+                *(claimed.attempt + 1, _max_attempts(rt, task)),
+            )
             return ended(
                 result, running, TaskResultStatus.READY, retry_in=delay, error=exc
             )
+        # One line here; django.tasks logs the traceback at ERROR (task_finished).
+        logger.warning(
+            "job %s %s attempt %d failed: %r; recorded FAILED",
+            *(result.id, task.module_path, claimed.attempt, exc),
+        )
         return ended(result, running, TaskResultStatus.FAILED, error=exc)
     object.__setattr__(result, "_return_value", value)
     return ended(result, running, TaskResultStatus.SUCCESSFUL, return_value=value)

@@ -432,6 +432,12 @@ class JobsWorker(Worker):
 
     def start(self, claimed: Claimed) -> None:
         self.started_jobs += 1
+        if self.started_jobs == self.max_jobs_run:
+            logger.info(
+                "started %d jobs (--max-jobs): finishing them, then exiting to be "
+                "replaced",
+                self.started_jobs,
+            )
         run = self.run_claimed(claimed) if self.unhooked else run_hooked(self, claimed)
         task = asyncio.create_task(run, name=f"job-{claimed.id}")
         self.running[claimed.id] = (claimed, task)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Any
 
+from django.tasks.base import TaskResultStatus
 from django.tasks.signals import task_finished
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -59,8 +60,12 @@ def send_finished(sender: type, result: JobResult, error: BaseException | None) 
 
     As Django does, a failure's signal is sent while its exception is being
     handled: receivers read it from sys.exc_info(), Django's own log included
-    (the failure is logged with its traceback).
+    (the failure is logged with its traceback). A run to be retried has not
+    finished: no signal, or Django would log its traceback for every retry
+    (the worker logs the retry at WARNING).
     """
+    if result.status == TaskResultStatus.READY:
+        return
     if error is None:
         task_finished.send(sender, task_result=result)
         return

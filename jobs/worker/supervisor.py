@@ -168,6 +168,13 @@ class Supervisor:
             )
         if self.stopping or (self.burst and code == 0):
             return
+        if code == 0:  # it left on its own: --max-jobs or --max-memory
+            logger.info(
+                "worker process %d exited after %.1f s (--max-jobs/--max-memory); "
+                "starting its replacement",
+                pid,
+                lived,
+            )
         self.backoff = (
             min(max(self.backoff * 2, 0.5), RESTART_BACKOFF_MAX)
             if code != 0 and lived < QUICK_DEATH

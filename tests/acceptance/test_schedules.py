@@ -101,7 +101,11 @@ def test_admin_edits_reach_a_running_worker_and_disabling_stops_it(
     time.sleep(1.5)
     assert runs(r, "admin-v2") == stopped_at
     assert worker.proc.poll() is None
-    assert "schedules:" in worker.output()
+    output = worker.output()
+    assert "schedules:" in output
+    # Each reload said at INFO: the add, the edit, the disable.
+    assert output.count("schedule 'edited-live' reloaded: next run") >= 2
+    assert f"schedule db:{schedule.pk} dropped (deleted or disabled)" in output
 
 
 def test_no_schedules_and_burst_workers_leave_schedules_alone(worker_process, r):

@@ -27,6 +27,18 @@ LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
 IDLE_THREADS_EXIT = 0.5
 
 
+class NotFrom(logging.Filter):
+    """Drop the records of one logger and its children."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.prefix = name
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        return not (name == self.prefix or name.startswith(self.prefix + "."))
+
+
 def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
@@ -240,6 +252,10 @@ class Command(BaseCommand):
         root = logging.getLogger()
         if not root.handlers:
             logging.basicConfig(format=LOG_FORMAT)
+            # Django's default LOGGING prints django.* records bare on its own
+            # console handler (DEBUG=True); ours prints them formatted.
+            for handler in logging.getLogger("django").handlers:
+                handler.addFilter(NotFrom("django.tasks"))
         for name in ("jobs", "arq", "django.tasks"):
             logging.getLogger(name).setLevel(level.upper())
         if log_format == "json":
