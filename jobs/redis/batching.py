@@ -55,10 +55,15 @@ class CommandBatcher:
     ) -> None:
         try:
             replies = await self._pipeline([command for command, _ in batch])
-            if any(isinstance(reply, NoScriptError) for reply in replies):
-                # Redis restarted and forgot the scripts: load them, send again.
+            refused = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+            if refused:
+                # Redis restarted and forgot the scripts: load them and send again
+                # the commands it refused, in order; the others ran (a CLAIM run
+                # twice would lease jobs that nobody runs).
                 await self._load_scripts()
-                replies = await self._pipeline([command for command, _ in batch])
+                again = await self._pipeline([batch[i][0] for i in refused])
+                for i, reply in zip(refused, again, strict=True):
+                    replies[i] = reply
         except Exception as error:  # the whole batch failed: Redis away
             for _, future in batch:
                 if not future.done():

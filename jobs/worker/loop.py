@@ -362,7 +362,9 @@ class JobsWorker(Worker):
             self.config.max_payload,
             *self.priority_prefixes,
         ]
-        rows, earliest = await scripts.CLAIM.acall(self.wire, self.claim_keys, args)
+        # In the batcher's pipeline: a claim made as jobs finish shares their
+        # FINISH commands' write and round trip.
+        rows, earliest = await self.batcher.script(scripts.CLAIM, self.claim_keys, args)
         claimed = []
         for row in rows:
             queue = int(row[3]) - 1

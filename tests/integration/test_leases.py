@@ -75,3 +75,14 @@ async def test_a_beat_forgets_dead_workers_and_keeps_described_ones(worker, r):
     await worker.heartbeat.prune_workers()
     kept = {m.decode() for m in r.zrange(WORKERS_KEY, 0, -1)}
     assert kept == {"h:2:slow", "h:3:new", worker.worker_id}
+
+
+async def test_a_claim_comes_after_the_writes_queued_before_it(worker, r):
+    [claimed] = await claim(worker)
+    # Handed back (as a shutdown does), then claimed: the claim rides the same
+    # pipeline, behind the RETRY, so it finds the job due again.
+    back = asyncio.ensure_future(worker.recorder.hand_back(claimed))
+    await asyncio.sleep(0)  # the RETRY is queued on the batcher
+    again, _ = await worker.claim(1)
+    await back
+    assert [job.id for job in again] == [claimed.id]

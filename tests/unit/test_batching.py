@@ -46,7 +46,10 @@ class RecordingWire:
                 raise error
             if self.noscript_once and commands[0][0] == "EVALSHA":
                 self.noscript_once = False
-                return [NoScriptError("NOSCRIPT") for _ in commands]
+                return [
+                    NoScriptError("NOSCRIPT") if c[0] == "EVALSHA" else c[0]
+                    for c in commands
+                ]
             return [c[0] if c[0] != "BAD" else ResponseError("bad") for c in commands]
         finally:
             self.in_flight -= 1
@@ -93,6 +96,20 @@ async def test_scripts_redis_forgot_are_loaded_and_the_batch_sent_again():
     assert sent == ["EVALSHA", "SCRIPT", "EVALSHA"]
     # the workflows' scripts too: a step's job ends with FINISH_STEP
     assert len(wire.batches[1]) == len(scripts.ALL) + len(flows.ALL)
+
+
+async def test_only_the_commands_refused_for_a_missing_script_are_sent_again():
+    wire = RecordingWire(hold=True)
+    wire.noscript_once = True
+    batcher = CommandBatcher(wire)  # type: ignore[arg-type]
+    claim = batcher.script(scripts.TRIM_RECENT, ["k"], [0, 1])
+    written = batcher.send("SET", "k", 1)
+    finish = batcher.script(scripts.TRIM_RECENT, ["k"], [0, 2])
+    wire.release.set()
+    assert await asyncio.gather(claim, written, finish) == ["EVALSHA", "SET", "EVALSHA"]
+    first, _, again = wire.batches
+    assert [c[0] for c in first] == ["EVALSHA", "SET", "EVALSHA"]
+    assert again == [first[0], first[2]]  # the SET, which ran, is not run twice
 
 
 @pytest.fixture
