@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 import pytest
 from django.tasks import task_backends
@@ -138,3 +140,22 @@ async def test_running_is_written_only_for_jobs_still_running_after_the_delay(wi
     await asyncio.sleep(0.03 + TICK)  # the retry's own deadline
     assert records.decode(r.get(store.raw_key("quick")))["status"] == "RUNNING"
     assert writer.timer is None and not writer.pending  # nothing left to wake for
+
+
+def test_sync_calls_from_threads_are_in_flight_at_once(r):
+    """16 threads' enqueue() are not serialized: each has a connection of its own."""
+    wire = connections.sync_wire(task_backends["default"].config)
+    got: list[object] = []
+    threads = [
+        threading.Thread(target=lambda i=i: got.append(wire.call("BLPOP", f"k{i}", 10)))
+        for i in range(16)
+    ]
+    for thread in threads:
+        thread.start()
+    while int(r.info("clients")["blocked_clients"]) < 16:  # all 16 wait in Redis
+        time.sleep(0.005)
+    for i in range(16):
+        r.rpush(f"k{i}", i)
+    for thread in threads:
+        thread.join()
+    assert sorted(int(reply[1]) for reply in got) == list(range(16))
