@@ -340,3 +340,15 @@ async def blocks_loop(key: str, seconds: float) -> str:
     client.close()
     time.sleep(seconds)
     return key
+
+
+@task(takes_context=True)
+async def ran_then_sleeps(context: JobsTaskContext, path: str, seconds: float) -> str:
+    """Append this run's job id to `path` (runs counted outside Redis), then sleep."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{context.task_result.id}\n".encode())
+    finally:
+        os.close(fd)
+    await asyncio.sleep(seconds)
+    return context.task_result.id
