@@ -20,6 +20,7 @@ from jobs.failures import arq_loads
 from jobs.redis import connections, scripts
 from jobs.redis.scripts import now_ms
 from jobs.testing import adrain
+from jobs.worker import JobsWorker
 from tests import tasks
 from tests.servers import RedisServer
 
@@ -222,3 +223,37 @@ async def test_arq_abort_cancels_a_running_coroutine_at_the_next_heartbeat(
     assert result.errors[-1].exception_class_path == "jobs.exceptions.JobCancelled"
     with pytest.raises(asyncio.CancelledError):
         await ours(arq_pool, result.id).result(timeout=1)
+
+
+async def test_a_wake_token_after_arqs_enqueue_starts_the_job_at_once(
+    arq_pool: ArqRedis,
+) -> None:
+    """arq's enqueue_job pushes no wake-up; one LPUSH after it does what ours
+    does: an idle worker whose safety poll is a minute away takes the job."""
+    base = settings.TASKS["default"]
+    # The safety poll a minute away (reads may block that long).
+    options = {
+        **base["OPTIONS"],
+        "POLL_INTERVAL": 60,
+        "REDIS_OPTIONS": {"socket_timeout": 150},
+    }
+    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
+        worker = JobsWorker(default_task_backend, handle_signals=False)
+        running = asyncio.create_task(worker.async_run())
+        try:
+            while not await blocked_on_wake_list(arq_pool):  # idle, waiting
+                await asyncio.sleep(0.01)
+            job = await arq_pool.enqueue_job("tests.tasks.add", 20, 22)
+            assert job is not None
+            await arq_pool.lpush("jobs:wake:default", 1)
+            # arq's own wait: its result record is written when the job ends.
+            assert await arq_job(arq_pool, job.job_id).result(10, poll_delay=0.02) == 42
+        finally:
+            worker.stop()
+            await asyncio.wait_for(running, 10)
+            await worker.close()
+
+
+async def blocked_on_wake_list(pool: ArqRedis) -> bool:
+    clients = await pool.client_list()
+    return any(c["cmd"] == "blpop" for c in clients)
