@@ -6,7 +6,8 @@
 Any web process can answer a scrape: the numbers live in Redis (queues, the
 workers' registry, the `jobs:metrics` hash the workers add to every heartbeat),
 not in the process that serves them. Set JOBS_METRICS_TOKEN and scrape with
-`Authorization: Bearer <token>`; without it only logged-in staff may read.
+`Authorization: Bearer <token>`; without it only logged-in staff with the
+`jobs.view_dashboard` permission may read.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from redis.exceptions import RedisError
 
 from jobs.backend import JobsBackend
 from jobs.conf import jobs_settings
-from jobs.dashboard import monitor
+from jobs.dashboard import monitor, permissions
 from jobs.dashboard.monitor import client_of
 from jobs.redis.keys import METRICS_KEY
 from jobs.worker.metrics import BUCKET_NAMES
@@ -128,13 +129,15 @@ def render(backend: JobsBackend) -> bytes:
 
 
 def allowed(request: HttpRequest) -> bool:
-    """A request with the bearer token (when one is set) or from active staff."""
+    """A request with the bearer token (when one is set) or from a user who may
+    see the dashboard."""
     token = jobs_settings.METRICS_TOKEN
     given = request.headers.get("Authorization", "")
     if token and given.startswith("Bearer "):
         return secrets.compare_digest(given[7:].encode(), token.encode())
     user = getattr(request, "user", None)
-    return bool(user is not None and user.is_active and user.is_staff)
+    staff = bool(user is not None and user.is_staff)  # as the admin's own pages
+    return staff and permissions.has(request, permissions.VIEW)
 
 
 @never_cache

@@ -12,7 +12,8 @@ One line in the project's urls.py, before the admin's own:
 
 `urls(site)` also lists "Dashboard" under Jobs on that site's index and sidebar.
 Every page is the site's `admin_view` (active staff only, never cached, CSRF on
-POST); the buttons post and redirect back with a message.
+POST) and asks for Django permissions (jobs.dashboard.permissions); the buttons
+post and redirect back with a message.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from redis.exceptions import RedisError
 from jobs import records
 from jobs.backend import RESULT_ID, JobsBackend
 from jobs.conf import jobs_settings
-from jobs.dashboard import actions, monitor
+from jobs.dashboard import actions, monitor, permissions
 from jobs.dashboard import schedules as dashboard_schedules
 from jobs.dashboard import workflows as dashboard_workflows
 from jobs.dashboard.exporter import metrics_view
@@ -158,7 +159,7 @@ def offset_of(request: HttpRequest) -> int:
 
 
 def state(request: HttpRequest, backend: JobsBackend) -> dict[str, Any]:
-    """Everything the dashboard shows, read now."""
+    """Everything the dashboard shows this user, read now."""
     stats = monitor.queue_stats(backend)
     window = min(jobs_settings.DASHBOARD_HISTORY, backend.config.result_ttl)
     status = status_filter(request)
@@ -169,11 +170,16 @@ def state(request: HttpRequest, backend: JobsBackend) -> dict[str, Any]:
         offset=offset_of(request),
         status=status,
     )
-    schedules, schedules_note = dashboard_schedules.rows(backend)
+    allowed = permissions.abilities(request)
+    schedules: list[dashboard_schedules.ScheduleRow] = []
+    schedules_note = ""
+    if allowed["can_see_schedules"]:
+        schedules, schedules_note = dashboard_schedules.rows(backend)
     # Leases say what each worker runs now; its own count is a heartbeat old.
     leases = Counter(w for queue in stats for w in queue.running_ids.values())
     workers = [replace(w, running=leases[w.id]) for w in monitor.workers(backend)]
     return {
+        **allowed,
         "queues": stats,
         "workers": workers,
         "running": running_rows(backend, stats),
@@ -196,6 +202,7 @@ def state(request: HttpRequest, backend: JobsBackend) -> dict[str, Any]:
 
 
 def index(request: HttpRequest, site: AdminSite) -> HttpResponse:
+    permissions.require(request, permissions.VIEW)
     job_id = request.GET.get("job", "").strip()
     if job_id:
         if RESULT_ID.match(job_id):
@@ -220,6 +227,7 @@ def index(request: HttpRequest, site: AdminSite) -> HttpResponse:
 
 
 def job(request: HttpRequest, job_id: str, site: AdminSite) -> HttpResponse:
+    permissions.require(request, permissions.VIEW)
     backend = backend_of()
     record = actions.record_of(backend, job_id)
     if record is None:
@@ -227,6 +235,7 @@ def job(request: HttpRequest, job_id: str, site: AdminSite) -> HttpResponse:
     row = job_row(record, cancellable=record["status"] in ("READY", "RUNNING"))
     context = {
         **site.each_context(request),
+        **permissions.abilities(request),
         "title": f"Job {job_id}",
         "jobs_app_url": app_url(site),
         "here": request.path,
@@ -243,6 +252,7 @@ def job(request: HttpRequest, job_id: str, site: AdminSite) -> HttpResponse:
 
 
 def workflow(request: HttpRequest, workflow_id: str, site: AdminSite) -> HttpResponse:
+    permissions.require(request, permissions.VIEW)
     found = None
     if RESULT_ID.match(workflow_id):
         found = dashboard_workflows.detail(backend_of(), workflow_id)
@@ -275,16 +285,19 @@ def report(request: HttpRequest, outcome: actions.ActionResult) -> HttpResponseR
 
 @require_POST
 def cancel(request: HttpRequest, job_id: str) -> HttpResponse:
+    permissions.require(request, permissions.MANAGE)
     return report(request, actions.cancel(backend_of(), job_id))
 
 
 @require_POST
 def retry(request: HttpRequest, job_id: str) -> HttpResponse:
+    permissions.require(request, permissions.MANAGE)
     return report(request, actions.retry(backend_of(), job_id))
 
 
 @require_POST
 def run_schedule(request: HttpRequest) -> HttpResponse:
+    permissions.require(request, permissions.RUN_SCHEDULES)
     return report(request, actions.run_schedule(request.POST.get("key", "")))
 
 
@@ -318,6 +331,8 @@ def add_to_app_list(site: AdminSite) -> None:
     def get_app_list(request: HttpRequest, app_label: str | None = None) -> Any:
         app_list = original(request, app_label)
         if app_label not in (None, "jobs") or not site.has_permission(request):
+            return app_list
+        if not permissions.has(request, permissions.VIEW):
             return app_list
         entry = {
             "name": "Dashboard",

@@ -47,10 +47,11 @@ class ScheduleForm(forms.ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        task = self.fields["task"]
-        task.widget = forms.Select(choices=task_choices(self.instance.task))
-        zone = self.fields["timezone"]
-        zone.widget = forms.Select(choices=zone_choices())
+        # A user with the view permission only gets a form without fields.
+        if task := self.fields.get("task"):
+            task.widget = forms.Select(choices=task_choices(self.instance.task))
+        if zone := self.fields.get("timezone"):
+            zone.widget = forms.Select(choices=zone_choices())
 
 
 class KindFilter(admin.SimpleListFilter):

@@ -153,6 +153,15 @@ class Schedule(models.Model):
 
     class Meta:
         ordering = ("name",)
+        # The jobs dashboard's own (see jobs.dashboard.permissions): the app's
+        # one model carries them, as Django's default ones of the schedules.
+        permissions = [
+            (
+                "view_dashboard",
+                "Can see the jobs dashboard: queues, workers, jobs and arguments",
+            ),
+            ("manage_jobs", "Can cancel and retry jobs from the jobs dashboard"),
+        ]
         indexes = [models.Index(fields=["enabled"], name="jobs_schedule_enabled")]
         constraints = [
             models.CheckConstraint(
