@@ -210,6 +210,8 @@ class JobsSettings:
         `on_job_start`, `on_job_end`), each a dotted path to a coroutine
         function taking arq's `ctx` dict; run by `jobs_worker` and by `arq
         jobs.arq.WorkerSettings` alike; default {}.
+    JOBS_RATE_LIMITS: rate limits by task path ("app.tasks.fetch": "100/m"),
+        over the tasks' own `rate_limit` (None lifts one); default {}.
     """
 
     HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end")
@@ -258,6 +260,12 @@ class JobsSettings:
                 f"{list(self.HOOKS)}."
             )
         return {name: import_string(path) for name, path in hooks.items()}
+
+    @property
+    def RATE_LIMITS(self) -> dict[str, str | None]:
+        from django.conf import settings
+
+        return dict(getattr(settings, "JOBS_RATE_LIMITS", None) or {})
 
 
 jobs_settings = JobsSettings()

@@ -12,6 +12,7 @@ per-task retries and timeouts on `JobsTask`, waiting on `JobResult`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, cast
@@ -29,6 +30,21 @@ if TYPE_CHECKING:
     from jobs.worker.progress import ProgressReporter
 
 RETRY_BACKOFF_MAX = 600.0  # seconds, cap of the exponential backoff
+RATE_PERIODS = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}  # ms
+RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*([smhd])\s*$")
+
+
+def rate_interval(rate: str) -> float:
+    """The ms between two starts of a rate limit ("100/m": 600.0); InvalidTask
+    for anything else."""
+    match = RATE.match(rate) if isinstance(rate, str) else None
+    count = float(match.group(1)) if match else 0.0
+    if match is None or count <= 0:
+        raise InvalidTask(
+            f"rate_limit {rate!r} is not a rate: write jobs per second, minute, "
+            'hour or day, e.g. "100/m" or "5/s".'
+        )
+    return RATE_PERIODS[match.group(2)] / count
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -46,6 +62,9 @@ class JobsTask(Task):  # type: ignore[type-arg]
         or an aware datetime after which it must not start (None: the
         backend's EXPIRES). A job no worker started in time, a retry due after
         it included, is recorded FAILED with `jobs.JobExpired`.
+    rate_limit: at most this many jobs of the task start, across all workers:
+        "100/m", "5/s", "1000/h", "10/d" (JOBS_RATE_LIMITS overrides it). Jobs
+        over it wait in the queue for their turn, holding no worker slot.
     unique: at most one queued or running job of this task per key: True
         derives the key from the arguments, a string is the key. Enqueueing
         while a job holds the key returns that job's result, queuing nothing.
@@ -57,6 +76,7 @@ class JobsTask(Task):  # type: ignore[type-arg]
     timeout: float | None = None
     expires: float | datetime | None = None
     unique: bool | str = False
+    rate_limit: str | None = None
 
     def __post_init__(self) -> None:
         # Django's Task.__post_init__ validates against the backend.
@@ -70,6 +90,8 @@ class JobsTask(Task):  # type: ignore[type-arg]
         self._check_expires()
         if not isinstance(self.unique, (bool, str)) or self.unique == "":
             raise InvalidTask("unique must be True, False or a non-empty string.")
+        if self.rate_limit is not None:
+            rate_interval(self.rate_limit)
         registry.register(self)
 
     def _check_expires(self) -> None:

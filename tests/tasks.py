@@ -223,6 +223,16 @@ def in_order(label: str) -> str:
     return label
 
 
+@task(rate_limit="10/s")
+def rated(label: str) -> str:
+    """Append `label` and its start time (Redis's clock) to test:rated."""
+    client = _test_redis()
+    seconds, micros = client.time()
+    client.rpush("test:rated", f"{label} {seconds + micros / 1e6}")
+    client.close()
+    return label
+
+
 @task(max_attempts=2)
 def poison(key: str) -> None:
     """A job that kills the process running it, every time."""

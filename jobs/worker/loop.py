@@ -56,6 +56,7 @@ from jobs.worker.execution import (
 )
 from jobs.worker.heartbeat import Heartbeat
 from jobs.worker.hooks import run_hooked
+from jobs.worker.limits import RateLimits
 from jobs.worker.metrics import JobMetrics
 from jobs.worker.outcomes import Recorder
 from jobs.worker.threads import Threads
@@ -187,6 +188,7 @@ class JobsWorker(Worker):
         )
         self.heartbeat = Heartbeat(self)
         self.canceller = Canceller(self)
+        self.rate_limits = RateLimits(self)  # WorkerError for a bad limit
         self.metrics = JobMetrics()
         self.stopping = False
         self.started_jobs = 0
@@ -454,6 +456,8 @@ class JobsWorker(Worker):
     async def run_claimed(self, claimed: Claimed) -> None:
         current_job.set((claimed.id, claimed.task_path))
         try:
+            if await self.rate_limits.deferred(claimed):
+                return
             outcome = await self.recorder.outcome_of(claimed)
         except (asyncio.CancelledError, KeyboardInterrupt) as stopping:
             if isinstance(stopping, KeyboardInterrupt):  # Ctrl-C: see execute()

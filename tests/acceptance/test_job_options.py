@@ -1,6 +1,6 @@
 """Per-job options with a real `jobs_worker` process: priority (jobs queued
 while no worker runs are taken highest first, FIFO among equals), expiry,
-unique jobs."""
+unique jobs, rate limits."""
 
 from __future__ import annotations
 
@@ -45,3 +45,20 @@ def test_a_worker_process_releases_a_unique_key_when_its_job_ends(worker_process
     second = unique.enqueue("unique", 0.3)
     assert second.id != first.id
     assert second.get(timeout=20) == "unique"
+
+
+def test_three_worker_processes_keep_a_task_within_its_rate_limit(worker_process, r):
+    count = 31  # tests.tasks.rated: 10/s, so about 3 s
+    for i in range(count):
+        tasks.rated.enqueue(f"r{i}")
+    for _ in range(3):
+        worker_process("-c", "10")
+    wait_until(lambda: r.llen("test:rated") == count, timeout=30, what="every job")
+    rows = [row.decode().split() for row in r.lrange("test:rated", 0, -1)]
+    assert len({label for label, _ in rows}) == count  # each ran once
+    starts = sorted(float(at) for _, at in rows)
+    rate = (count - 1) / (starts[-1] - starts[0])
+    busiest = max(sum(1 for t in starts if s <= t < s + 1) for s in starts)
+    print(f"[measured] 3 workers, limit 10/s: {rate:.2f} jobs/s, {busiest} in 1 s")
+    assert 9.0 <= rate <= 11.0  # the limit +-10 %
+    assert busiest <= 11
