@@ -22,6 +22,7 @@ from django.test import override_settings
 
 from jobs import chain, chord, group
 from jobs.conf import JobsOptions
+from jobs.dashboard import monitor
 from jobs.failures import arq_loads
 from jobs.schedules.models import Schedule
 from jobs.testing import adrain
@@ -80,6 +81,9 @@ async def test_tasks_run_and_django_reads_their_results(burst, arq_pool) -> None
         assert result.status == TaskResultStatus.SUCCESSFUL
         assert result.enqueued_at <= result.started_at <= result.finished_at
         assert result.worker_ids[0].count(":") == 2
+    # The dashboard's list of finished jobs has them.
+    page = await sync_to_async(monitor.recent)(default_task_backend, window=60)
+    assert {record["id"] for record, _ in page.rows} == {sync.id, coro.id}
     # arq's result too, written by arq's worker with our JSON serializer.
     job = Job(sync.id, arq_pool, _deserializer=json.loads)
     assert await job.status() == JobStatus.complete
