@@ -36,7 +36,7 @@ from jobs.worker.execution import (
     execute,
     failed_record,
 )
-from jobs.worker.outcomes import finish_script, send_finished
+from jobs.worker.outcomes import finish_script, send_finished, storable
 from jobs.worker.running import RunningWriter
 from jobs.worker.threads import Threads
 
@@ -126,7 +126,7 @@ class NativeRunner:
         finally:
             self.running.pop(job_id, None)
             self.runtime.cancelling.discard(job_id)
-        await asyncio.shield(self.record(claimed, outcome))
+        outcome = await asyncio.shield(self.record(claimed, outcome))
         return self.value_of(outcome)
 
     async def outcome_of(self, claimed: Claimed) -> Outcome:
@@ -139,17 +139,18 @@ class NativeRunner:
             record = failed_record(self.runtime, claimed, e, previous)
             return Outcome(record, error=e)
 
-    async def record(self, claimed: Claimed, outcome: Outcome) -> None:
-        """The Django record: READY to retry (arq requeues), else FINISH's."""
+    async def record(self, claimed: Claimed, outcome: Outcome) -> Outcome:
+        """The Django record: READY to retry (arq requeues), else FINISH's;
+        returns the outcome recorded (FAILED when its record was too big)."""
         writing = self.running_writer.discard(claimed.id)
         if writing is not None:
             await asyncio.wait([writing])
         store = self.backend.results
+        outcome, (result_key, encoded) = storable(self.runtime, claimed, outcome)
         if outcome.retry_at_ms is not None:
             await store.aset(outcome.record)
         else:
             await store.astore_outside(outcome.record)
-            result_key, encoded = store.script_args(outcome.record)
             # arq writes its own result record after this: no arq key here.
             keys = [self.queue_key, result_key, ""]
             args = [claimed.id, self.worker_id, encoded, store.ttl_ms, now_ms(), b""]
@@ -157,6 +158,7 @@ class NativeRunner:
             await self.batcher.script(*finish)
         if outcome.result is not None:
             send_finished(type(self.backend), outcome.result, outcome.error)
+        return outcome
 
     @staticmethod
     def value_of(outcome: Outcome) -> Any:

@@ -33,6 +33,7 @@ from jobs.worker.execution import (
     NOT_RUNNABLE,
     Claimed,
     Outcome,
+    Runtime,
     execute,
     failed_record,
     unrecordable,
@@ -201,31 +202,7 @@ class Recorder:
     def storable(
         self, claimed: Claimed, outcome: Outcome
     ) -> tuple[Outcome, tuple[str, bytes | str]]:
-        """The outcome and its record's script arguments, or, when the record
-        cannot be encoded or is over MAX_RESULT, a FAILED outcome saying so."""
-        store = self.worker.backend.results
-        limit = self.worker.config.max_result
-        for fallback in (False, True):
-            try:
-                encoded = store.script_args(outcome.record)
-                size = len(encoded[1] if encoded[0] else records.encode(outcome.record))
-            except SerializationError as e:
-                error: JobsError = SerializationError(
-                    f"The job's outcome could not be recorded: {e}"
-                )
-            else:
-                if size <= limit:
-                    return outcome, encoded
-                error = PayloadTooLarge(
-                    f"The result record is {size} bytes, over MAX_RESULT ({limit}): "
-                    "store large results elsewhere (a file, a model) and return "
-                    "a reference."
-                )
-            logger.error("job %s: %s", claimed.id, error)
-            outcome = unrecordable(
-                self.worker.runtime, claimed, outcome, error, fallback
-            )
-        return outcome, store.script_args(outcome.record)
+        return storable(self.worker.runtime, claimed, outcome)
 
     async def write_outcome(
         self, claimed: Claimed, outcome: Outcome, encoded: tuple[str, bytes | str]
@@ -295,3 +272,32 @@ class Recorder:
             logger.error(
                 "could not hand job %s back (%s); its lease will expire", claimed.id, e
             )
+
+
+def storable(
+    runtime: Runtime, claimed: Claimed, outcome: Outcome
+) -> tuple[Outcome, tuple[str, bytes | str]]:
+    """The outcome and its record's script arguments, or, when the record
+    cannot be encoded or is over MAX_RESULT, a FAILED outcome saying so (both
+    workers: jobs_worker's Recorder and arq's, jobs.worker.native)."""
+    store = runtime.backend.results
+    limit = runtime.backend.config.max_result
+    for fallback in (False, True):
+        try:
+            encoded = store.script_args(outcome.record)
+            size = len(encoded[1] if encoded[0] else records.encode(outcome.record))
+        except SerializationError as e:
+            error: JobsError = SerializationError(
+                f"The job's outcome could not be recorded: {e}"
+            )
+        else:
+            if size <= limit:
+                return outcome, encoded
+            error = PayloadTooLarge(
+                f"The result record is {size} bytes, over MAX_RESULT ({limit}): "
+                "store large results elsewhere (a file, a model) and return "
+                "a reference."
+            )
+        logger.error("job %s: %s", claimed.id, error)
+        outcome = unrecordable(runtime, claimed, outcome, error, fallback)
+    return outcome, store.script_args(outcome.record)

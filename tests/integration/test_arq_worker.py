@@ -16,6 +16,7 @@ from arq.connections import RedisSettings
 from arq.jobs import Job, JobStatus
 from arq.worker import Worker, create_worker
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.tasks import default_task_backend
 from django.tasks.base import TaskResultStatus
 from django.test import override_settings
@@ -231,3 +232,19 @@ async def test_plain_functions_run_side_by_side_in_threads(burst) -> None:
     await burst()
     values = sorted([await result.aget(timeout=1) for result in results])
     assert values == [0, 1, 2, 3]  # four threads met at one barrier
+
+
+async def test_a_result_over_max_result_is_recorded_failed(arq_settings, test_redis):
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "MAX_RESULT": 300_000}
+    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
+        module = await sync_to_async(importlib.reload)(arq_settings)
+        result = await tasks.blob.aenqueue(400_000)
+        worker = worker_of(module, test_redis)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+        await result.arefresh()
+    assert result.status == TaskResultStatus.FAILED
+    assert result.errors[-1].exception_class_path == "jobs.exceptions.PayloadTooLarge"
