@@ -10,6 +10,7 @@ the steps' own results are in the results cache as any job's.
 
 from __future__ import annotations
 
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -113,7 +114,11 @@ class WorkflowResult:
         `jobs.ResultTimeout` if it is not finished within `timeout` seconds."""
         config = self._backend().config
         self._update(waiting.until_finished(self._read, config, self.id, timeout))
-        return self._value_or_raise(self.failed_step)
+        failed = None
+        if self.status == "FAILED" and self.failed_id is not None:
+            with suppress(TaskResultDoesNotExist):  # its record expired first
+                failed = self._backend().get_result(self.failed_id)
+        return self._value_or_raise(failed)
 
     async def aget(self, timeout: float | None = None) -> Any:
         """See get()."""
@@ -122,7 +127,8 @@ class WorkflowResult:
         self._update(state)
         failed = None
         if self.failed_id is not None:
-            failed = await self._backend().aget_result(self.failed_id)
+            with suppress(TaskResultDoesNotExist):
+                failed = await self._backend().aget_result(self.failed_id)
         return self._value_or_raise(failed)
 
     def _value_or_raise(self, failed: JobResult | None) -> Any:

@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.management import call_command
 from django.tasks import default_task_backend
@@ -17,6 +18,7 @@ from jobs import (
     JobCancelled,
     JobExpired,
     SerializationError,
+    TaskFailed,
     WorkflowError,
     chain,
     chord,
@@ -253,3 +255,13 @@ def test_workflows_go_on_after_redis_forgot_its_scripts(r):
     again = chain(tasks.add.bind(2, 2)).enqueue()  # ENQUEUE_FLOW too
     drain()
     assert again.get(timeout=5) == 4
+
+
+async def test_a_failure_whose_step_record_expired_raises_task_failed(r):
+    result = await chain(tasks.boom.bind("gone")).aenqueue()
+    await adrain()
+    r.delete(default_task_backend.results.raw_key(result.step_ids[0]))
+    with pytest.raises(TaskFailed, match=f"Step {result.step_ids[0]}"):
+        await result.aget(timeout=1)
+    with pytest.raises(TaskFailed):
+        await sync_to_async(result.get)(timeout=1)
