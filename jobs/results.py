@@ -131,7 +131,12 @@ class RedisResultStore(ResultStore):
 def build_store(options: JobsOptions) -> ResultStore:
     """Return the store for OPTIONS: RESULTS_CACHE, or a Redis cache on REDIS_URL."""
     if options.results_cache is None:
-        cache_options = {"serializer": "jobs.serialization.CacheSerializer"}
+        # The cache's connections get our timeouts, TLS checks and retries: a
+        # result read on a hung or untrusted Redis fails as the queue's calls do.
+        cache_options = {
+            **connections.client_kwargs(options, asyncio_=False),
+            "serializer": "jobs.serialization.CacheSerializer",
+        }
         if connections.is_sentinel(options.redis_url):
             cache_options["pool_class"] = "jobs.redis.sentinel.SentinelPool"
         # A list: a Sentinel URL's commas would split a string into servers.
