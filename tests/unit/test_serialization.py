@@ -90,10 +90,12 @@ def test_job_payload_round_trip_keeps_arq_layout():
         b'{"f": "x", "a": [], "k": {}, "et": 0, "b": null}',
         b'{"f": "x", "a": [], "k": {}, "et": 0, "m": []}',
         b'{"f": "", "a": [], "k": {}, "et": 0}',
+        b'{"f": "x", "a": [], "k": {}, "et": 0, "p": 1000}',
     ],
 )
 def test_job_payload_refuses_malformed_jobs(raw):
-    with pytest.raises(SerializationError, match="malformed"):
+    # Each refusal names what is wrong (well_formed() and wrong_fields() agree).
+    with pytest.raises(SerializationError, match=r"malformed job: .{5,}"):
         JobPayload.decode(raw)
 
 
