@@ -41,7 +41,11 @@ class BadParams(ValueError):
     """A request body or parameter the API does not take (answered 400)."""
 
 
-def _params(request: HttpRequest) -> dict[str, Any]:
+def _params(request: HttpRequest, *names: str) -> dict[str, Any]:
+    """The request's parameters, JSON or form fields; BadParams for others
+    than `names` (`curl -d '{"x": "a"}'` posts a form field named after the
+    whole JSON text, which must not quietly become the defaults)."""
+    data: dict[str, Any] = request.POST.dict()
     if request.content_type == "application/json" and request.body:
         try:  # strict: no NaN, no 1e400, no nesting deep enough to recurse
             data = serialization.loads(request.body)
@@ -49,8 +53,13 @@ def _params(request: HttpRequest) -> dict[str, Any]:
             raise BadParams(f"The body is not JSON we take: {e}") from None
         if not isinstance(data, dict):
             raise BadParams("The body must be a JSON object.")
-        return data
-    return request.POST.dict()
+    unknown = sorted(set(data) - {*names, "csrfmiddlewaretoken"})
+    if unknown:
+        raise BadParams(
+            f"Unknown parameters {', '.join(map(repr, unknown))}: this takes "
+            f"{', '.join(names)} (a JSON body needs Content-Type: application/json)."
+        )
+    return data
 
 
 def _number(data: dict[str, Any], name: str, default: float, kind: type[Any]) -> Any:
@@ -128,14 +137,14 @@ async def _start(
 @require_POST
 @_answers_bad_params
 async def start_add(request: HttpRequest) -> JsonResponse:
-    data = _params(request)
+    data = _params(request, "x", "y")
     return await _start(request, tasks.add, x=_int(data, "x", 2), y=_int(data, "y", 3))
 
 
 @require_POST
 @_answers_bad_params
 async def start_report(request: HttpRequest) -> JsonResponse:
-    data = _params(request)
+    data = _params(request, "steps", "delay", "fail_at")
     steps = max(1, min(_int(data, "steps", 10), 100))
     delay = max(0.05, min(_float(data, "delay", 0.5), 2.0))  # seconds per step
     kwargs: dict[str, Any] = {"steps": steps, "delay": delay}

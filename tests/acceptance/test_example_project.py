@@ -144,6 +144,29 @@ async def test_bad_bodies_answer_400_with_the_reason(client, url, body, message)
     assert message in answer.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "message"),
+    [
+        # curl -d '{"x": "a"}' without -H: one form field named after the JSON.
+        (
+            "application/x-www-form-urlencoded",
+            b'{"x": "a"}',
+            """Unknown parameters '{"x": "a"}': this takes x, y""",
+        ),
+        ("application/json", b'{"x": 1, "z": 2}', "Unknown parameters 'z'"),
+        ("application/x-www-form-urlencoded", b"x=1&y=a", "y must be a finite number"),
+    ],
+)
+async def test_parameters_that_are_not_x_and_y_answer_400(
+    client, content_type, body, message
+):
+    answer = await client.post(
+        "/jobs/add/", content=body, headers={"Content-Type": content_type}
+    )
+    assert answer.status_code == 400, answer.text
+    assert message in answer.json()["error"]
+
+
 def test_a_server_error_is_logged_with_debug_off():
     # settings.test runs with DEBUG off, as production does.
     code = (
