@@ -40,7 +40,9 @@ class RedisServer:
     def __init__(self, port: int, extra: list[str] | None = None) -> None:
         self.port = port
         self.extra = extra or []
-        self.dir = tempfile.mkdtemp(prefix="jobs-redis-")
+        # Made when it first starts: a RedisServer standing for a server run
+        # elsewhere (JOBS_TEST_REDIS_URL) leaves nothing behind.
+        self.dir: str | None = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,6 +55,8 @@ class RedisServer:
             pytest.exit(
                 "redis-server is not installed: apt-get install redis-server", 2
             )
+        if self.dir is None:
+            self.dir = tempfile.mkdtemp(prefix="jobs-redis-")
         self.proc = subprocess.Popen(
             [
                 binary,
@@ -84,7 +88,8 @@ class RedisServer:
     def remove(self, sig: int = signal.SIGTERM) -> None:
         """Stop the server for good and delete its data directory."""
         self.stop(sig)
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def client(self) -> redis.Redis:
         return redis.Redis(port=self.port)
