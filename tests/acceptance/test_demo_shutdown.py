@@ -1,0 +1,178 @@
+"""`./scripts/demo` stopped with Ctrl-C in a terminal, as a user does it.
+
+The demo runs in a pseudo-terminal: the ^C written to it is turned into SIGINT
+by the terminal driver, for every process of the foreground group, as a real
+terminal does. The demo must say what it stops, stop the web server and the
+worker first (the worker drains its running job), Redis last, and print it all.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.servers import ROOT, free_port
+
+pytestmark = pytest.mark.fault
+
+CTRL_C = b"\x03"
+READY = "Ctrl-C stops everything."
+STOPPED_WITHIN = 25  # seconds: a hang guard (it took ~30 s, and failed the job)
+
+
+class Terminal:
+    """A command in a pseudo-terminal; its output read as it comes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: session leader, the pty its terminal
+            os.chdir(ROOT)
+            os.execve(argv[0], argv, env)
+        self.text = ""
+
+    def read_until(self, pattern: str, timeout: float) -> re.Match[str]:
+        deadline = time.monotonic() + timeout
+        while (found := re.search(pattern, self.text)) is None:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {pattern!r} within {timeout} s:\n{self.text}"
+            if not self.read(min(left, 0.5)):
+                raise AssertionError(f"ended before {pattern!r}:\n{self.text}")
+        return found
+
+    def read(self, timeout: float) -> bool:
+        """Read what is there; False once the terminal is closed."""
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return True
+        try:
+            data = os.read(self.fd, 65536)
+        except OSError:  # EIO: every process holding the terminal is gone
+            return False
+        self.text += data.decode(errors="replace").replace("\r\n", "\n")
+        return bool(data)
+
+    def wait(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self.read(0.2):
+            assert time.monotonic() < deadline, f"still running:\n{self.text}"
+        _, status = os.waitpid(self.pid, 0)
+        return os.waitstatus_to_exitcode(status)
+
+    def close(self) -> None:
+        """Stop whatever is left: Ctrl-C, then SIGKILL to the whole session
+        (the demo's processes have process groups of their own)."""
+        if not self.done():
+            os.write(self.fd, CTRL_C)
+            deadline = time.monotonic() + STOPPED_WITHIN
+            while not self.done() and time.monotonic() < deadline:
+                self.read(0.2)
+        for pid in session_members(self.pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if not self.done():
+            os.waitpid(self.pid, 0)
+        os.close(self.fd)
+
+    def done(self) -> bool:
+        try:
+            return os.waitpid(self.pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:
+            return True
+
+
+def session_members(sid: int) -> list[int]:
+    """The processes of session `sid` (the demo and all it started)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == sid:
+                    members.append(int(entry.name))
+            except (ProcessLookupError, PermissionError):
+                pass
+    return members
+
+
+@pytest.fixture
+def demo(tmp_path: Path):
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("REDIS_URL", "DATABASE_URL", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        PORT=str(free_port()),
+        REDIS_PORT=str(free_port()),
+        DEMO_RUN_DIR=str(tmp_path / "run"),
+        DATABASE_PATH=str(tmp_path / "demo.sqlite3"),
+        TERM="dumb",
+    )
+    terminal = Terminal([str(ROOT / "scripts" / "demo")], env)
+    terminal.port = env["PORT"]  # type: ignore[attr-defined]
+    yield terminal
+    terminal.close()
+
+
+def start_report(port: str, steps: int, delay: float) -> str:
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, timeout=10) as client:
+        page = client.get("/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token is not None
+        answer = client.post(
+            "/jobs/report/",
+            json={"steps": steps, "delay": delay},
+            headers={"X-CSRFToken": token.group(1), "Referer": base + "/"},
+        )
+        assert answer.status_code == 202, answer.text
+        return str(answer.json()["id"])
+
+
+def test_ctrl_c_stops_the_demo_in_order_and_lets_the_running_job_finish(demo):
+    demo.read_until(re.escape(READY), timeout=120)
+    job = start_report(demo.port, steps=4, delay=0.5)  # 2 s of work
+    demo.read_until(rf"Task id={job} \S+ state=RUNNING", timeout=20)
+    pressed = time.monotonic()
+    os.write(demo.fd, CTRL_C)  # the terminal's SIGINT, to its foreground group
+    assert demo.wait(STOPPED_WITHIN) == 130  # as an interrupted command exits
+    took = time.monotonic() - pressed
+    print(f"[measured] Ctrl-C with a 2 s job running: demo gone in {took:.1f} s")
+    after = demo.text[demo.text.index(READY) :]
+    order = [
+        after.index("stopping the web server and the worker"),
+        after.index(f"Task id={job} path=webproject.tasks.report state=SUCCESSFUL"),
+        after.index("stopping redis-server"),
+        after.index("demo stopped"),
+    ]
+    assert order == sorted(order), after
+    assert "[worker]" in after[order[0] :]  # the worker's last lines still shown
+    for symptom in ("Connection refused", "Task was destroyed", "Traceback"):
+        assert symptom not in after, after
+
+
+def test_the_demo_refuses_a_redis_port_that_is_taken(own_redis):
+    other = own_redis()  # someone else's Redis, with data of its own
+    other.client().set("theirs", "untouched")
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["REDIS_PORT"] = str(other.port)
+    done = subprocess.run(
+        [ROOT / "scripts" / "demo", "--smoke"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert f"port {other.port} (REDIS_PORT) is taken" in done.stderr
+    assert other.client().dbsize() == 1  # nothing written into it
