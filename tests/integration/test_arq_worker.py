@@ -167,8 +167,11 @@ async def test_schedules_are_arqs_cron_jobs(
         while not await first_run(schedule.pk):
             await asyncio.sleep(0.05)
     finally:
-        running.cancel()
+        running.cancel()  # arq's poll loop: no job starts after this
         await asyncio.gather(running, return_exceptions=True)
+        # arq's close() cancels jobs still running (the tick that wrote the
+        # run may not have returned yet): let them end first.
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
         await worker.close()
     job_id = await first_run(schedule.pk)
     assert job_id.startswith(f"schedule:{schedule.pk}:")
