@@ -226,3 +226,14 @@ async def test_result_reads_go_through_the_cache_api(r):
         await result.arefresh()
         default_task_backend.results.get_many([result.id])
         assert calls == {"get": 2, "get_many": 1}
+
+
+def test_celerys_ready_is_refresh_then_is_finished():
+    """The README's "From Celery" row for `result.ready()`."""
+    result = tasks.add.enqueue(2, 3)
+    result.refresh()
+    assert not result.is_finished
+    drain()
+    assert not result.is_finished  # a result object is a snapshot
+    result.refresh()
+    assert result.is_finished and result.return_value == 5
