@@ -1,8 +1,10 @@
-"""A schedule as arq sees it: a CronJob whose next run comes from its entry.
+"""A schedule as an arq CronJob whose next run comes from its entry.
 
 arq's CronJob computes runs from its calendar fields; here they stay None and
 `calculate_next()` asks the schedule's timing (jobs.schedules.timing), which
-knows cron expressions in any zone, intervals and clocked times.
+knows cron expressions in any zone, intervals and clocked times. `jobs_worker`'s
+scheduler keeps them in its heap (their coroutine is never called); arq's own
+worker runs them as its `cron_jobs` (jobs.schedules.arqcron sets the coroutine).
 """
 
 from __future__ import annotations

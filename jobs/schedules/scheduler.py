@@ -1,9 +1,11 @@
-"""Periodic schedules, run inside workers as arq cron jobs.
+"""Periodic schedules, run inside `jobs_worker` by this loop, not arq's cron.
 
 Each schedule (a `Schedule` row or a JOBS_SCHEDULES item) becomes one
-`ScheduleCronJob`, arq's CronJob whose next run comes from jobs.schedules.timing. arq's
-own cron loop looks at every cron job each half second; here they sit in a heap
-by next run, so 10,000 schedules cost one comparison a second while idle.
+`ScheduleCronJob` (arq's CronJob class, holding the next run that
+jobs.schedules.timing computes). arq's own cron loop looks at every cron job
+each half second (it does, under `arq jobs.arq.WorkerSettings`:
+jobs.schedules.arqcron); here they sit in a heap by next run, so 10,000
+schedules cost one comparison a second while idle.
 
 Exactly once per run, however many workers: a run's job id is the same in every
 worker, `schedule:<pk>:<run ms>` (arq's trick), and the backend enqueues an id

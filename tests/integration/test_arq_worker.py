@@ -8,7 +8,7 @@ import asyncio
 import importlib
 import json
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 
 import pytest
@@ -251,3 +251,27 @@ async def test_a_result_over_max_result_is_recorded_failed(arq_settings, test_re
         await result.arefresh()
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[-1].exception_class_path == "jobs.exceptions.PayloadTooLarge"
+
+
+async def test_cron_and_clocked_schedules_become_arq_cron_jobs(
+    arq_settings: ModuleType,
+) -> None:
+    at = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    create = sync_to_async(Schedule.objects.create)
+    cron = await create(
+        name="fives", task="tests.tasks.add", args=[1, 2], cron="*/5 * * * *"
+    )
+    once = await create(
+        name="once", task="tests.tasks.add", args=[1, 2], clocked_time=at
+    )
+    module = await sync_to_async(importlib.reload)(arq_settings)
+    by_name = {job.name: job for job in module.WorkerSettings.cron_jobs}
+    now = datetime(2026, 1, 1, 10, 2, 30, tzinfo=UTC)
+    job = by_name[f"db:{cron.pk}"]
+    job.calculate_next(now)  # what arq's run_cron calls
+    assert job.next_run == datetime(2026, 1, 1, 10, 5, tzinfo=UTC)
+    job = by_name[f"db:{once.pk}"]
+    job.calculate_next(at - timedelta(minutes=1))
+    assert job.next_run == at
+    job.calculate_next(at)
+    assert job.next_run is None  # arq never fires it again
