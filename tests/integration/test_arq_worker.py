@@ -275,3 +275,25 @@ async def test_cron_and_clocked_schedules_become_arq_cron_jobs(
     assert job.next_run == at
     job.calculate_next(at)
     assert job.next_run is None  # arq never fires it again
+
+
+def test_the_arq_defaults_docs_arq_md_quotes(
+    arq_settings: ModuleType, test_redis: RedisServer
+) -> None:
+    """docs/arq.md's "What this mode does not have" quotes arq's defaults as
+    WorkerSettings leaves them: the 0.5 s poll, the 300 s job timeout, recovery
+    after the timeout + 10 s, SIGTERM cancelling running jobs to run again."""
+    settings = RedisSettings(host="127.0.0.1", port=test_redis.port)
+    worker = create_worker(
+        arq_settings.WorkerSettings, redis_settings=settings, handle_signals=False
+    )
+    assert worker.poll_delay_s == 0.5
+    assert worker.job_timeout_s == 300
+    untimed = [f for f in worker.functions.values() if f.timeout_s is None]
+    assert untimed, "a task without a timeout runs under arq's job_timeout"
+    longest = max(
+        f.timeout_s or worker.job_timeout_s for f in worker.functions.values()
+    )
+    assert worker.in_progress_timeout_s == longest + 10 >= 310
+    assert not worker._job_completion_wait  # SIGTERM: arq's handle_sig, cancel
+    assert worker.retry_jobs  # a job cancelled by shutdown is run again
