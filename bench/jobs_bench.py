@@ -39,6 +39,15 @@ CONFIGS = {
     "jobs-c100": {"concurrency": 100, "procs": 1, "task": "async"},
     # The same worker running plain-function tasks (its thread pool, 100 threads).
     "jobs-c100-sync": {"concurrency": 100, "procs": 1, "task": "sync"},
+    # Plain functions in 8 threads, and in 8 child processes (`--pool processes`,
+    # killed past their timeout): what the process pool costs a job.
+    "jobs-c8-sync": {"concurrency": 8, "procs": 1, "task": "sync"},
+    "jobs-c8-sync-processes": {
+        "concurrency": 8,
+        "procs": 1,
+        "task": "sync",
+        "pool": "processes",
+    },
     # Two worker processes (`jobs_worker -p 2`), one per core.
     "jobs-c100-p2": {"concurrency": 100, "procs": 2, "task": "async"},
     # The worker's defaults (-c 10), coroutine tasks.
@@ -76,6 +85,8 @@ def worker_commands(cfg: dict) -> list[list[str]]:
         return [["env", env, sys.executable, "-m", "arq", "jobs.arq.WorkerSettings"]]
     cmd = [sys.executable, str(MANAGE), "jobs_worker", "-c", str(cfg["concurrency"])]
     cmd += ["-Q", "default", "-l", "warning"]
+    if cfg.get("pool"):
+        cmd += ["--pool", cfg["pool"]]
     if cfg["procs"] > 1:
         # One supervisor forking the children, as a user runs `-p N`.
         cmd += ["--processes", str(cfg["procs"])]

@@ -362,3 +362,18 @@ async def ran_then_sleeps(context: JobsTaskContext, path: str, seconds: float) -
         os.close(fd)
     await asyncio.sleep(seconds)
     return context.task_result.id
+
+
+@task(timeout=1)
+def hangs(key: str) -> None:
+    """Count the run, then hang for good: only a killed process ends it."""
+    client = _test_redis()
+    client.incr(f"test:runs:{key}")
+    client.close()
+    while True:
+        time.sleep(3600)
+
+
+@task
+def pid_of_runner() -> int:
+    return os.getpid()

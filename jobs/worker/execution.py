@@ -47,6 +47,7 @@ from jobs.worker.threads import Threads
 if TYPE_CHECKING:
     from jobs.backend import JobsBackend
     from jobs.redis.batching import CommandBatcher
+    from jobs.worker.processes import Processes
 
 logger = logging.getLogger("jobs.worker")
 
@@ -111,6 +112,7 @@ class Runtime:
     backend: JobsBackend
     worker_id: str
     threads: Threads  # where plain functions run
+    processes: Processes | None = None  # or there, with `--pool processes`
     # The awaitable writer of RUNNING records, set once the worker has a batcher.
     mark_running: Callable[[Record], Awaitable[None]] = field(default=_no_write)
     cancelling: set[str] = field(default_factory=set)  # ids to record as cancelled
@@ -185,7 +187,7 @@ def _timeout(rt: Runtime, task: JobsTask) -> float | None:
     return task.timeout or rt.backend.config.timeout
 
 
-def _run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+def run_sync(func: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
     # As Django does around a request: drop connections that are broken or past
     # CONN_MAX_AGE before the job, and after it.
     close_old_connections()
@@ -203,7 +205,11 @@ async def call_task(rt: Runtime, result: JobResult, running: Record) -> Any:
         args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
     timeout = _timeout(rt, task)
     if not inspect.iscoroutinefunction(task.func):
-        call = functools.partial(_run_sync, task.func, args, result.kwargs)
+        if rt.processes is not None and not task.takes_context:
+            return await rt.processes.call(
+                task.module_path, args, result.kwargs, timeout
+            )
+        call = functools.partial(run_sync, task.func, args, result.kwargs)
         return await rt.threads.call(result.id, call, timeout)
     if timeout is None:  # no timer to arm and reschedule for the common case
         return await task.func(*args, **result.kwargs)

@@ -59,6 +59,7 @@ from jobs.worker.hooks import run_hooked
 from jobs.worker.limits import RateLimits
 from jobs.worker.metrics import JobMetrics
 from jobs.worker.outcomes import Recorder
+from jobs.worker.processes import Processes
 from jobs.worker.threads import Threads
 from jobs.worker.watchdog import Watchdog
 
@@ -124,6 +125,8 @@ class JobsWorker(Worker):
     max_memory: drain and stop when the process's RSS exceeds this many bytes.
     scheduler: runs beside the job loop (the periodic schedules), if given.
     redis_wait: seconds to wait for Redis at start-up (None: for ever).
+    pool: "threads" (plain functions in threads) or "processes" (in child
+        processes, killed past their timeout: see jobs.worker.processes).
     """
 
     def __init__(
@@ -142,6 +145,7 @@ class JobsWorker(Worker):
         on_startup: Any = None,
         on_shutdown: Any = None,
         redis_wait: float | None = None,
+        pool: str = "threads",
     ) -> None:
         self.backend = backend
         self.redis_wait = redis_wait
@@ -185,6 +189,7 @@ class JobsWorker(Worker):
             worker_id=self.worker_id,
             threads=self.threads,
             records_interrupts=handle_signals,
+            processes=Processes(concurrency) if pool == "processes" else None,
         )
         self.heartbeat = Heartbeat(self)
         self.canceller = Canceller(self)
@@ -252,6 +257,8 @@ class JobsWorker(Worker):
             len(registry.all_tasks()),
         )
         self.ctx["redis"] = self.pool
+        if self.runtime.processes is not None:
+            await self.runtime.processes.start()
         try:
             await self.heartbeat.register()
         except RedisError as e:  # e.g. a full Redis: run anyway, to drain it
@@ -308,6 +315,8 @@ class JobsWorker(Worker):
 
     async def close(self) -> None:
         self.threads.shutdown()
+        if self.runtime.processes is not None:
+            self.runtime.processes.shutdown()
         if self._pool is not None:
             self.recorder.running_writer.close()
             await self.batcher.close()

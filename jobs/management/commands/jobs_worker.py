@@ -100,6 +100,14 @@ class Command(BaseCommand):
             help="Jobs run at once per process (default: %(default)s).",
         )
         parser.add_argument(
+            "--pool",
+            choices=["threads", "processes"],
+            default="threads",
+            help="Where plain functions run: threads (a timeout stops waiting, "
+            "the thread runs on) or child processes (killed past their timeout; "
+            "costs a round trip to the child per job). Default: %(default)s.",
+        )
+        parser.add_argument(
             "--burst",
             action="store_true",
             help="Stop once the queues are empty.",
@@ -211,6 +219,7 @@ class Command(BaseCommand):
                 backend,
                 queues=queues,
                 concurrency=options["concurrency"],
+                pool=options["pool"],
                 burst=options["burst"],
                 grace=options["grace"],
                 redis_wait=options["redis_wait"],
