@@ -27,7 +27,7 @@ from types import FrameType
 from django import db
 
 from jobs.backend import JobsBackend
-from jobs.redis import connections, scripts
+from jobs.redis import connections, recovery, scripts
 from jobs.redis.keys import (
     PRIORITIES_KEY_PREFIX,
     WAKE_KEY_PREFIX,
@@ -186,7 +186,7 @@ class Supervisor:
             self.spawn()
 
     def recover(self, pid: int) -> int:
-        """Make the jobs the dead child held due now (see scripts.RECOVER)."""
+        """Make the jobs the dead child held due now (see recovery.RECOVER)."""
         keys = [queue_key(q) for q in self.queues]
         keys += [WAKE_KEY_PREFIX + q for q in self.queues]
         keys += [PRIORITIES_KEY_PREFIX + q for q in self.queues]
@@ -195,7 +195,7 @@ class Supervisor:
             wire = connections.sync_wire(self.backend.config)
             args = [scripts.now_ms(), self.backend.config.lease_ms, prefix]
             args += [priority_prefix(q) for q in self.queues]
-            return int(scripts.RECOVER.call(wire, keys, args))
+            return int(recovery.RECOVER.call(wire, keys, args))
         except Exception as e:  # Redis away: the leases will lapse by themselves
             logger.warning("could not release the jobs of process %d: %s", pid, e)
             return 0

@@ -82,7 +82,7 @@ def test_poison_job_fails_after_max_attempts_and_others_keep_flowing(worker_proc
 
 def test_a_dead_workers_prioritised_job_is_released_at_once(worker_process, r):
     # LEASE is 30 s: within 20 s, only the supervisor's release of the dead
-    # child's jobs (scripts.RECOVER, which visits the priority queues) runs it
+    # child's jobs (recovery.RECOVER, which visits the priority queues) runs it
     # again.
     worker_process("--processes", "2")
     poison = tasks.poison.using(priority=9).enqueue("prioritised")
