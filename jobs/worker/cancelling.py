@@ -60,10 +60,12 @@ class Canceller:
             return
         claimed, task = entry
         try:
-            func = registry.get(claimed.task_path).func
+            task_ = registry.get(claimed.task_path)
         except JobsError:
             return
-        if not inspect.iscoroutinefunction(func):
+        # A plain function in a child process (--pool processes) can be stopped.
+        in_child = self.worker.runtime.processes is not None and not task_.takes_context
+        if not inspect.iscoroutinefunction(task_.func) and not in_child:
             if job_id not in self.uncancellable:
                 self.uncancellable.add(job_id)
                 logger.warning(

@@ -90,3 +90,14 @@ def test_a_sigkilled_worker_leaves_no_child_running_a_job(worker_process, r):
     worker.signal(signal.SIGKILL)
     worker.wait(5)
     wait_until(lambda: not [c for c in children if alive(c)], what="no child left")
+
+
+def test_cancel_stops_a_plain_function_running_in_a_child(worker_process, r):
+    worker_process("-c", "1", "--pool", "processes")
+    result: Any = tasks.counted_sync.enqueue("cancelled", 60)
+    wait_until(lambda: runs(r, "cancelled") == 1)
+    assert default_task_backend.cancel(result.id)
+    wait_until(lambda: finished(result), what="the job to end")
+    result.refresh()
+    assert result.errors[-1].exception_class_path == "jobs.exceptions.JobCancelled"
+    assert tasks.add.enqueue(2, 3).get(timeout=20) == 5  # its slot serves on
