@@ -16,7 +16,7 @@ from jobs import registry
 from jobs.conf import jobs_settings
 from jobs.exceptions import WorkerError
 from jobs.redis import scripts
-from jobs.redis.limits import RATE, TURNS_KEPT, rate_keys
+from jobs.redis.limits import RATE, TOLERANCE, TURNS_KEPT, rate_keys
 from jobs.redis.scripts import now_ms
 from jobs.task import rate_interval
 
@@ -62,8 +62,7 @@ class RateLimits:
         interval = self.intervals.get(job.task_path)
         if interval is None:
             return False
-        now = now_ms()
-        args = [now, interval, claimed.id, TURNS_KEPT]
+        args = [interval, claimed.id, TURNS_KEPT, TOLERANCE]
         turn = await RATE.acall(self.worker.wire, rate_keys(job.task_path), args)
         if not turn:
             return False
@@ -74,5 +73,5 @@ class RateLimits:
         await self.worker.batcher.script(
             scripts.RETRY, keys, [claimed.id, int(turn), "", 0, "release"]
         )
-        logger.debug("job %s waits %d ms for its turn", claimed.id, turn - now)
+        logger.debug("job %s waits %d ms for its turn", claimed.id, turn - now_ms())
         return True

