@@ -72,6 +72,8 @@ def stamp(value: datetime | None) -> str | None:
     """A datetime as records hold it: ISO, aware UTC (naive is TIME_ZONE time)."""
     if value is None:
         return None
+    if value.tzinfo is UTC:  # the common case, costs nothing more
+        return value.isoformat()
     if value.tzinfo is None:
         value = timezone.make_aware(value)
     return value.astimezone(UTC).isoformat()
@@ -90,10 +92,14 @@ def for_user(value: datetime) -> datetime:
     """`value` by Django's convention: aware UTC when USE_TZ is on, else naive
     TIME_ZONE time, so that it compares with `timezone.now()` and model fields
     (records written before this rule may hold naive TIME_ZONE times)."""
-    if value.tzinfo is None:
-        value = timezone.make_aware(value)
     if settings.USE_TZ:
+        if value.tzinfo is UTC:  # what records and the worker's clock give
+            return value
+        if value.tzinfo is None:
+            value = timezone.make_aware(value)
         return value.astimezone(UTC)
+    if value.tzinfo is None:
+        return value
     return timezone.make_naive(value)
 
 
