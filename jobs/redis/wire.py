@@ -71,8 +71,20 @@ class AsyncWire:
         self.busy = True
         try:
             return await self._call(packed)
+        except TIMED_OUT as error:
+            self._fail_waiting(error)
+            raise
         finally:
             self._next()
+
+    def _fail_waiting(self, error: BaseException) -> None:
+        """Redis did not answer in time: the calls waiting behind that round trip
+        get its error now, instead of waiting as long again for their own (a
+        caller waits one `socket_timeout`, not two)."""
+        waiting, self.waiting = self.waiting, []
+        for _, future in waiting:
+            if not future.done():
+                future.set_exception(error)
 
     def _next(self) -> None:
         """A round trip ended: send what waited for it, or stand idle."""
@@ -106,6 +118,8 @@ class AsyncWire:
             for _, future in batch:
                 if not future.done():
                     future.set_exception(error)
+            if isinstance(error, TIMED_OUT):
+                self._fail_waiting(error)
             if not isinstance(error, Exception):
                 raise
             return

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import threading
 import time
 
 import pytest
+import redis.asyncio
 from django.tasks import task_backends
 from redis.exceptions import ResponseError
 
@@ -159,3 +161,23 @@ def test_sync_calls_from_threads_are_in_flight_at_once(r):
     for thread in threads:
         thread.join()
     assert sorted(int(reply[1]) for reply in got) == list(range(16))
+
+
+async def test_calls_waiting_behind_a_timed_out_round_trip_fail_with_it(own_redis):
+    server = own_redis()
+    client = redis.asyncio.Redis.from_url(server.url, socket_timeout=0.5)
+    wire = AsyncWire(client.connection_pool)
+    try:
+        await wire.call("PING")
+        server.proc.send_signal(signal.SIGSTOP)  # hung: nothing answers
+        calls = [wire.call("INCR", "n") for _ in range(5)]
+        errors = await asyncio.gather(*calls, return_exceptions=True)
+        assert all(isinstance(error, TimeoutError) for error in errors), errors
+        # The leader's timeout, handed to the calls behind it: none of them
+        # waited a socket_timeout of its own.
+        assert all(error is errors[0] for error in errors)
+        assert not wire.busy and not wire.waiting
+    finally:
+        server.proc.send_signal(signal.SIGCONT)
+        await wire.aclose()
+        await client.aclose()
