@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, cast
 from arq.worker import Function, Retry
 
 from jobs import registry
-from jobs.exceptions import JobCancelled
+from jobs.exceptions import JobCancelled, PayloadTooLarge
 from jobs.records import Record
 from jobs.redis.batching import CommandBatcher
 from jobs.redis.keys import ABORT_KEY, JOB_KEY_PREFIX
@@ -115,6 +115,13 @@ class NativeRunner:
             payload, aborted = await pipe.execute()
         attempt = -1 if aborted is not None else ctx["job_try"]
         claimed = Claimed.decoded(job_id, payload, attempt, self.queue_key)
+        if payload is not None and len(payload) > self.config.max_payload:
+            # Enqueue refuses these; one planted past it fails here, not runs.
+            error = PayloadTooLarge(
+                f"refused a job: the job is {len(payload)} bytes, over "
+                f"MAX_PAYLOAD ({self.config.max_payload})"
+            )
+            claimed = Claimed(job_id, None, attempt, self.queue_key, None, error)
         task = asyncio.current_task()
         assert task is not None
         self.running[job_id] = (claimed, task)

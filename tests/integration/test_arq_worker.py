@@ -253,6 +253,26 @@ async def test_a_result_over_max_result_is_recorded_failed(arq_settings, test_re
     assert result.errors[-1].exception_class_path == "jobs.exceptions.PayloadTooLarge"
 
 
+async def test_a_payload_over_max_payload_is_recorded_failed_not_run(
+    arq_settings, test_redis, r
+):
+    base = settings.TASKS["default"]
+    options = {**base["OPTIONS"], "MAX_PAYLOAD": 1000}
+    big = await tasks.sized.aenqueue("x" * 900)  # under the limit at enqueue
+    r.set(f"arq:job:{big.id}", r.get(f"arq:job:{big.id}").replace(b"x", b"xx"))
+    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
+        module = await sync_to_async(importlib.reload)(arq_settings)
+        worker = worker_of(module, test_redis)
+        try:
+            await worker.async_run()
+        finally:
+            await worker.close()
+        await big.arefresh()
+    assert big.status == TaskResultStatus.FAILED
+    assert big.errors[-1].exception_class_path == "jobs.exceptions.PayloadTooLarge"
+    assert "over MAX_PAYLOAD (1000)" in big.errors[-1].traceback
+
+
 async def test_cron_and_clocked_schedules_become_arq_cron_jobs(
     arq_settings: ModuleType,
 ) -> None:
