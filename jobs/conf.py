@@ -194,6 +194,26 @@ def redact(url: str) -> str:
     return parts._replace(netloc=netloc).geturl()
 
 
+CELERY_SCHEDULES = ("CELERY_BEAT_SCHEDULE", "CELERYBEAT_SCHEDULE")
+
+
+def celery_entry(item: Any) -> Any:
+    """A Celery beat entry in JOBS_SCHEDULES' terms: `options={"queue": q}` is
+    queue_name, `relative=False` the default; any other option is left for
+    the schedule's validation to report (never dropped)."""
+    if not isinstance(item, dict):
+        return item
+    item = dict(item)
+    options = dict(item.pop("options", None) or {})
+    if "queue" in options:
+        item["queue_name"] = options.pop("queue")
+    if options:
+        item["options"] = options
+    if item.get("relative") is False:
+        del item["relative"]
+    return item
+
+
 class JobsSettings:
     """The JOBS_* settings, read at each access so override_settings applies.
 
@@ -218,9 +238,16 @@ class JobsSettings:
 
     @property
     def SCHEDULES(self) -> dict[str, Any]:
+        """JOBS_SCHEDULES, and Celery's beat schedules (CELERY_BEAT_SCHEDULE,
+        CELERYBEAT_SCHEDULE) under it, so moved settings run as they are."""
         from django.conf import settings
 
-        return dict(getattr(settings, "JOBS_SCHEDULES", None) or {})
+        found: dict[str, Any] = {}
+        for name in CELERY_SCHEDULES:
+            items = getattr(settings, name, None) or {}
+            found.update({key: celery_entry(item) for key, item in items.items()})
+        found.update(getattr(settings, "JOBS_SCHEDULES", None) or {})
+        return found
 
     @property
     def SCHEDULES_RECONCILE(self) -> float:

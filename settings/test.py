@@ -44,7 +44,7 @@ TASKS = {
         ),
         "OPTIONS": {
             "REDIS_URL": REDIS_URL,
-            "IMPORTS": ["tests.tasks"],
+            "IMPORTS": ["tests.tasks", "tests.celery_tasks"],
             # Fault tests tune worker processes (a short LEASE...) through this.
             **json.loads(os.environ.get("JOBS_TEST_OPTIONS", "{}")),
         },

@@ -1,0 +1,109 @@
+"""The seed's Celery project (tests/seed_project: the article's code, only its
+imports changed to jobs.celery) runs against a real `jobs_worker` process:
+`add.delay(2, 3)`, `result.ready()`, `result.get(timeout=1)`,
+`result.traceback`, `@app.task(bind=True)` with `self.request`, and both of
+its CELERYBEAT_SCHEDULE dicts (app.conf.update and settings.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from tests.servers import ROOT, wait_until, worker_env
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SEED = Path(__file__).resolve().parents[1] / "seed_project"
+MODULES = ["deploy.tasks", "testapp.tasks", "website.celery"]
+
+
+@pytest.fixture
+def seed() -> Iterator[dict[str, str]]:
+    """The seed project importable here and in the worker's environment."""
+    sys.path.insert(0, str(SEED))
+    tasks = settings.TASKS["default"]
+    imports = [*tasks["OPTIONS"]["IMPORTS"], *MODULES]
+    backend = {**tasks, "OPTIONS": {**tasks["OPTIONS"], "IMPORTS": imports}}
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(SEED), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "webapp.settings",
+        "JOBS_TEST_OPTIONS": json.dumps({"IMPORTS": imports}),
+    }
+    try:
+        with override_settings(TASKS={**settings.TASKS, "default": backend}):
+            yield env
+    finally:
+        sys.path.remove(str(SEED))
+        # website.celery's app.conf.update() set it in this process too.
+        if hasattr(settings, "CELERYBEAT_SCHEDULE"):
+            del settings.CELERYBEAT_SCHEDULE
+
+
+def test_the_seed_runs_with_a_real_worker(seed, worker_process):
+    worker = worker_process(**seed)
+    from deploy.tasks import add  # the seed's own modules, imported as its views do
+    from deploy.views import post
+    from testapp.views import index
+    from website import celery_app
+    from website.celery import debug_task
+
+    assert add.delay(1, 1).get(timeout=30) == 2  # the worker is up
+    # The seed's view, then what the article does with its result:
+    result = post(request=None)
+    assert result.get(timeout=1) == 5
+    assert result.ready() and result.traceback is None
+    failing = add.delay(2, "x")
+    with pytest.raises(TypeError, match="unsupported operand"):
+        failing.get(timeout=10)  # "re-raises the task's exception"
+    assert failing.ready() and failing.state == "FAILURE"
+    assert "Traceback (most recent call last)" in failing.traceback
+    assert "return x + y" in failing.traceback  # the original traceback
+    assert index(request=None).status_code == 200
+
+    bound = debug_task.delay()
+    assert bound.get(timeout=10) is None
+    wait_until(lambda: f"Request: Request(id='{bound.id}'" in worker.output())
+    assert celery_app.main == "website"
+    # The worker runs both beat schedules: the app's and settings'.
+    wait_until(lambda: "schedules: 4 from JOBS_SCHEDULES" in worker.output())
+
+
+def test_the_seed_schedules_are_read(seed):
+    """Both beat schedules of the article, as `manage.py check` and a worker
+    read them (its sum-task every 20 s: fired by the worker in
+    tests/acceptance/test_schedules.py's way, not waited for here)."""
+    env = worker_env(**seed)
+    code = (
+        "import website.celery; from jobs.conf import jobs_settings as s;"
+        "from jobs.schedules.static import static_entries as e;"
+        "entries, problems = e(s.SCHEDULES);"
+        "print(sorted((x.name, x.task) for x in entries), problems)"
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (
+        out.strip().splitlines()[-1]
+        == str(
+            [
+                ("send-report", "deploy.tasks.report"),
+                ("sum-task", "deploy.tasks.add"),
+                ("testapp-1", "testapp.tasks.welcome"),
+                ("testapp-2", "testapp.tasks.welcome"),
+            ]
+        )
+        + " []"
+    )

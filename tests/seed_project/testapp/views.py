@@ -1,0 +1,8 @@
+from django.http import JsonResponse
+from testapp.tasks import welcome
+
+
+def index(request):
+    welcome.delay()
+
+    return JsonResponse({"state": 1, "message": "welcome"})
