@@ -237,18 +237,23 @@ async def test_plain_functions_run_side_by_side_in_threads(burst) -> None:
     assert values == [0, 1, 2, 3]  # four threads met at one barrier
 
 
-async def test_a_result_over_max_result_is_recorded_failed(arq_settings, test_redis):
+async def run_with_options(arq_settings, test_redis, **changes: object) -> None:
+    """Run arq's worker (burst) under this backend's OPTIONS plus `changes`."""
     base = settings.TASKS["default"]
-    options = {**base["OPTIONS"], "MAX_RESULT": 300_000}
+    options = {**base["OPTIONS"], **changes}
     with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
         module = await sync_to_async(importlib.reload)(arq_settings)
-        result = await tasks.blob.aenqueue(400_000)
         worker = worker_of(module, test_redis)
         try:
             await worker.async_run()
         finally:
             await worker.close()
-        await result.arefresh()
+
+
+async def test_a_result_over_max_result_is_recorded_failed(arq_settings, test_redis):
+    result = await tasks.blob.aenqueue(400_000)
+    await run_with_options(arq_settings, test_redis, MAX_RESULT=300_000)
+    await result.arefresh()
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[-1].exception_class_path == "jobs.exceptions.PayloadTooLarge"
 
@@ -256,18 +261,10 @@ async def test_a_result_over_max_result_is_recorded_failed(arq_settings, test_re
 async def test_a_payload_over_max_payload_is_recorded_failed_not_run(
     arq_settings, test_redis, r
 ):
-    base = settings.TASKS["default"]
-    options = {**base["OPTIONS"], "MAX_PAYLOAD": 1000}
     big = await tasks.sized.aenqueue("x" * 900)  # under the limit at enqueue
     r.set(f"arq:job:{big.id}", r.get(f"arq:job:{big.id}").replace(b"x", b"xx"))
-    with override_settings(TASKS={"default": {**base, "OPTIONS": options}}):
-        module = await sync_to_async(importlib.reload)(arq_settings)
-        worker = worker_of(module, test_redis)
-        try:
-            await worker.async_run()
-        finally:
-            await worker.close()
-        await big.arefresh()
+    await run_with_options(arq_settings, test_redis, MAX_PAYLOAD=1000)
+    await big.arefresh()
     assert big.status == TaskResultStatus.FAILED
     assert big.errors[-1].exception_class_path == "jobs.exceptions.PayloadTooLarge"
     assert "over MAX_PAYLOAD (1000)" in big.errors[-1].traceback
