@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from jobs import EnqueueError
+from jobs import EnqueueError, chain
 from jobs.exceptions import WorkerError
 from jobs.testing import drain
 from tests import tasks
@@ -33,3 +33,10 @@ def test_a_worker_refuses_to_start_on_a_cluster_node(cluster):
     with override_settings(**settings_for(cluster.url)):
         with pytest.raises(WorkerError, match="is a Redis Cluster node"):
             drain()
+
+
+def test_a_workflow_on_a_cluster_node_says_cluster_is_not_supported(cluster):
+    flow = chain(tasks.add.bind(1, 2), tasks.double.bind())
+    with override_settings(**settings_for(cluster.url)):
+        with pytest.raises(EnqueueError, match="Redis Cluster is not supported yet"):
+            flow.enqueue()
