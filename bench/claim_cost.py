@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, cast
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -67,7 +68,7 @@ def fill(client: redis.Redis, n: int, priorities: tuple[int, ...]) -> None:
 
 
 def redis_cpu(client: redis.Redis) -> float:
-    info = client.info("cpu")
+    info = cast("dict[str, Any]", client.info("cpu"))
     return float(info["used_cpu_sys"]) + float(info["used_cpu_user"])
 
 
@@ -81,9 +82,10 @@ def claim_all(client: redis.Redis, script: LuaScript, n: int, new: bool) -> floa
     claimed = 0
     while claimed < n:
         now = int(time.time() * 1000)
-        args = [now, 30_000, BATCH, "bench:1:w", 88_400, 262_144]
+        args: list[Any] = [now, 30_000, BATCH, "bench:1:w", 88_400, 262_144]
         args.append(priority_prefix(QUEUE))
-        rows, _ = client.evalsha(script.sha, len(keys), *keys, *args)
+        reply = client.evalsha(script.sha, len(keys), *keys, *args)
+        rows, _ = cast("list[Any]", reply)
         if not rows:
             raise RuntimeError("nothing claimed: the queue ran dry")
         claimed += len(rows)
