@@ -6,45 +6,14 @@ its CELERYBEAT_SCHEDULE dicts (app.conf.update and settings.py)."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.test import override_settings
 
 from tests.servers import ROOT, wait_until, worker_env
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-SEED = Path(__file__).resolve().parents[1] / "seed_project"
-MODULES = ["deploy.tasks", "testapp.tasks", "website.celery"]
-
-
-@pytest.fixture
-def seed() -> Iterator[dict[str, str]]:
-    """The seed project importable here and in the worker's environment."""
-    sys.path.insert(0, str(SEED))
-    tasks = settings.TASKS["default"]
-    imports = [*tasks["OPTIONS"]["IMPORTS"], *MODULES]
-    backend = {**tasks, "OPTIONS": {**tasks["OPTIONS"], "IMPORTS": imports}}
-    env = {
-        "PYTHONPATH": os.pathsep.join([str(SEED), str(ROOT)]),
-        "DJANGO_SETTINGS_MODULE": "webapp.settings",
-        "JOBS_TEST_OPTIONS": json.dumps({"IMPORTS": imports}),
-    }
-    try:
-        with override_settings(TASKS={**settings.TASKS, "default": backend}):
-            yield env
-    finally:
-        sys.path.remove(str(SEED))
-        # website.celery's app.conf.update() set it in this process too.
-        if hasattr(settings, "CELERYBEAT_SCHEDULE"):
-            del settings.CELERYBEAT_SCHEDULE
 
 
 def test_the_seed_runs_with_a_real_worker(seed, worker_process):
