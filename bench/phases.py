@@ -37,8 +37,8 @@ CUT = "cut stacks naming no phase"
 WORKER = [
     Phase(
         "claim",
-        "`JobsWorker.claim`: the CLAIM script through `AsyncWire.call`",
-        (mark(r"JobsWorker\.claim"),),
+        "`Claimer.claim`: the CLAIM script through `AsyncWire.call`",
+        (mark(r"(JobsWorker|Claimer)\.claim"),),
     ),
     Phase(
         "decode",
@@ -50,7 +50,7 @@ WORKER = [
         "`consume` loop, `start` (create_task), `run_claimed`, `outcome_of`, "
         "`job_done`, `asyncio.shield`",
         (
-            mark(r"JobsWorker\.(consume|start|job_done|wait_for_work)"),
+            mark(r"JobsWorker\.(consume|start|job_done)|Claimer\.wait_for_work"),
             mark(r"(JobsWorker|Recorder)\.(run_claimed|outcome_of|not_runnable)"),
         ),
     ),

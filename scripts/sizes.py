@@ -13,10 +13,7 @@ FUNCTION_MAX = 60
 KNOWN: set[str] = {
     "jobs/backend.py",
     "jobs/enqueue.py:prepare",
-    "jobs/redis/scripts.py",
     "jobs/worker/execution.py",
-    "jobs/worker/loop.py",
-    "jobs/worker/loop.py:__init__",
 }
 
 

@@ -27,33 +27,15 @@ from redis.exceptions import RedisError
 
 from jobs import registry
 from jobs.conf import jobs_settings, redact
-from jobs.exceptions import (
-    JobsError,
-    PayloadTooLarge,
-    SerializationError,
-    WorkerError,
-)
 from jobs.logs import current_job
-from jobs.redis import connections, scripts
+from jobs.redis import connections
 from jobs.redis.batching import CommandBatcher
-from jobs.redis.keys import (
-    DONE_CHANNEL_PREFIX,
-    IN_PROGRESS_KEY_PREFIX,
-    JOB_KEY_PREFIX,
-    PRIORITIES_KEY_PREFIX,
-    RETRY_KEY_PREFIX,
-    WAKE_KEY_PREFIX,
-    priority_prefix,
-    queue_key,
-)
-from jobs.redis.scripts import now_ms
+from jobs.redis.keys import DONE_CHANNEL_PREFIX
 from jobs.redis.wire import AsyncWire
 from jobs.worker import startup
 from jobs.worker.cancelling import Canceller
-from jobs.worker.execution import (
-    Claimed,
-    Runtime,
-)
+from jobs.worker.claiming import Claimer
+from jobs.worker.execution import Claimed, Runtime
 from jobs.worker.heartbeat import Heartbeat
 from jobs.worker.hooks import run_hooked
 from jobs.worker.limits import RateLimits
@@ -68,26 +50,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("jobs.worker")
 
-RETRY_KEY_TTL = 88_400  # seconds, as arq keeps its retry counters
 REDIS_BACKOFF_MAX = 1.0  # seconds between attempts while Redis is away
-WORKER_TTL_BEATS = 3  # a worker is presumed dead after this many missed heartbeats
-SAFE_POLICIES = ("noeviction",)
-# While jobs run, claims are this far apart at least: under load each finished
-# job frees a slot, and a claim per job would cost more than the job itself.
-# An idle worker claims the moment it is woken.
-CLAIM_GAP = 0.002  # seconds
-
-
-def refused(
-    job_id: str, row: list[Any], queue_key: str, wake_key: str, max_payload: int
-) -> Claimed:
-    """A claimed job the CLAIM script did not read, with the reason it fails."""
-    problem = f"refused a job: {row[4].decode()}"
-    error: JobsError = SerializationError(problem)
-    if problem.endswith("bytes"):
-        problem += f", over MAX_PAYLOAD ({max_payload}); it was not read"
-        error = PayloadTooLarge(problem)
-    return Claimed(job_id, None, int(row[2]), queue_key, None, error, wake_key)
 
 
 class Scheduler(Protocol):
@@ -95,22 +58,6 @@ class Scheduler(Protocol):
 
     async def run(self, worker: JobsWorker) -> None:
         """Enqueue due work until cancelled; `worker.backend` enqueues."""
-
-
-def checked_queues(backend: JobsBackend, queues: list[str] | None) -> list[str]:
-    """The queues to consume, in order; WorkerError for a bad backend or name."""
-    if backend.config_error is not None:
-        raise WorkerError(str(backend.config_error))
-    chosen = list(dict.fromkeys(queues or backend.queue_order))
-    if "" in chosen:
-        raise WorkerError("A queue name is empty.")
-    unknown = [name for name in chosen if not backend.accepts_queue(name)]
-    if unknown:
-        raise WorkerError(
-            f"Queues {sorted(unknown)} are not in the backend's QUEUES "
-            f"{sorted(backend.queues)}."
-        )
-    return chosen
 
 
 class JobsWorker(Worker):
@@ -151,24 +98,17 @@ class JobsWorker(Worker):
         self.redis_wait = redis_wait
         self.starting = True  # until Redis answered: a signal stops at once
         self.config = backend.config
-        self.queues = checked_queues(backend, queues)
+        self.queues = startup.checked_queues(backend, queues)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.grace = grace
         self.scheduler = scheduler
         self.max_jobs_run = max_jobs_run
         self.max_memory = max_memory
-        self.queue_keys = [queue_key(q) for q in self.queues]
+        self.claimer = Claimer(self)
         hooks = jobs_settings.WORKER_HOOKS
-        self.wake_keys = [WAKE_KEY_PREFIX + q for q in self.queues]
-        self.claim_keys = [
-            *self.queue_keys,
-            *self.wake_keys,
-            *(PRIORITIES_KEY_PREFIX + q for q in self.queues),
-        ]
-        self.priority_prefixes = [priority_prefix(q) for q in self.queues]
         super().__init__(
             functions=startup.arq_functions(),
-            queue_name=self.queue_keys[0],
+            queue_name=self.claimer.queue_keys[0],
             cron_jobs=cron_jobs,
             burst=burst,
             max_jobs=concurrency,
@@ -183,9 +123,18 @@ class JobsWorker(Worker):
         self.unhooked = self.on_job_start is None and self.on_job_end is None
         self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
         self.slot_freed = asyncio.Event()
+        self.assemble(concurrency, handle_signals, pool)
+        self.stopping = False
+        self.started_jobs = 0
+        self.started_at = int(time.time())
+        self._background: list[asyncio.Task[None]] = []
+        self._redis_down_since: float | None = None
+
+    def assemble(self, concurrency: int, handle_signals: bool, pool: str) -> None:
+        """The worker's parts: its threads, its runtime, and what runs beside."""
         self.threads = Threads(concurrency, on_freed=self.slot_freed.set)
         self.runtime = Runtime(
-            backend=backend,
+            backend=self.backend,
             worker_id=self.worker_id,
             threads=self.threads,
             records_interrupts=handle_signals,
@@ -195,19 +144,6 @@ class JobsWorker(Worker):
         self.canceller = Canceller(self)
         self.rate_limits = RateLimits(self)  # WorkerError for a bad limit
         self.metrics = JobMetrics()
-        self.stopping = False
-        self.started_jobs = 0
-        self.started_at = int(time.time())
-        self._wait_task: asyncio.Task[Any] | None = None
-        self._background: list[asyncio.Task[None]] = []
-        self._redis_down_since: float | None = None
-        self._next_claim = 0.0  # time.monotonic() of the earliest next claim
-        # BLPOP blocks for less than a read may wait, or every idle wait would
-        # end as a timeout; a shorter block only means an extra claim.
-        read_max = connections.socket_timeout(self.config)
-        self.block_max = self.config.poll_interval
-        if read_max is not None:
-            self.block_max = min(self.block_max, read_max / 2)
 
     # Lifecycle
 
@@ -294,8 +230,8 @@ class JobsWorker(Worker):
     def stop(self) -> None:
         self.stopping = True
         self.slot_freed.set()
-        if self._wait_task is not None:
-            self._wait_task.cancel()
+        if self.claimer.wait_task is not None:
+            self.claimer.wait_task.cancel()
 
     async def drain(self) -> None:
         """Let running jobs finish within the grace period, then hand the rest back."""
@@ -349,11 +285,11 @@ class JobsWorker(Worker):
                 self.slot_freed.clear()
                 await self.slot_freed.wait()
                 continue
-            if self.running and (gap := self._next_claim - time.monotonic()) > 0:
+            if self.running and (gap := self.claimer.next_claim - time.monotonic()) > 0:
                 await asyncio.sleep(gap)  # more slots free up meanwhile
                 continue
             try:
-                claimed, earliest = await self.claim(free)
+                claimed, earliest = await self.claimer.claim(free)
                 self.redis_back()
             except (RedisError, OSError) as e:
                 await self.redis_away(e)
@@ -364,68 +300,7 @@ class JobsWorker(Worker):
                 continue
             if self.burst and earliest is None and not self.running:
                 return
-            await self.wait_for_work(earliest)
-
-    async def claim(self, count: int) -> tuple[list[Claimed], int | None]:
-        self._next_claim = time.monotonic() + CLAIM_GAP
-        args = [
-            *(now_ms(), self.config.lease_ms, count, self.worker_id, RETRY_KEY_TTL),
-            self.config.max_payload,
-            *self.priority_prefixes,
-        ]
-        # In the batcher's pipeline: a claim made as jobs finish shares their
-        # FINISH commands' write and round trip.
-        rows, earliest = await self.batcher.script(scripts.CLAIM, self.claim_keys, args)
-        claimed = []
-        for row in rows:
-            queue = int(row[3]) - 1
-            # A sixth field names the priority's own queue (see keys.queue_key).
-            queue_key = row[5].decode() if len(row) > 5 else self.queue_keys[queue]
-            wake_key = self.wake_keys[queue]
-            try:
-                job_id = row[0].decode()
-            except UnicodeDecodeError:  # planted: no key or record can name it
-                await self.drop_unnamed(row[0], queue_key)
-                continue
-            if len(row) > 4 and row[4] is not None:  # not read (see CLAIM)
-                claimed.append(
-                    refused(job_id, row, queue_key, wake_key, self.config.max_payload)
-                )
-                continue
-            claimed.append(
-                Claimed.decoded(job_id, row[1], int(row[2]), queue_key, wake_key)
-            )
-        return claimed, None if earliest is None else int(earliest)
-
-    async def drop_unnamed(self, raw_id: bytes, queue_key: str) -> None:
-        """Remove a job whose id is not UTF-8: it cannot have a result record."""
-        logger.error("dropped job %r: its id is not UTF-8 text", raw_id)
-        prefixes = (JOB_KEY_PREFIX, IN_PROGRESS_KEY_PREFIX, RETRY_KEY_PREFIX)
-        keys = [prefix.encode() + raw_id for prefix in prefixes]
-        await self.wire.call_many([("ZREM", queue_key, raw_id), ("DEL", *keys)])
-
-    async def wait_for_work(self, earliest: int | None) -> None:
-        """Block until a wake token, the next due job, or the safety poll."""
-        timeout = self.block_max
-        if earliest is not None:
-            timeout = min(timeout, max(earliest - now_ms(), 0) / 1000)
-        if timeout < 0.001:
-            return
-        blpop = self.pool.blpop(self.wake_keys, timeout=timeout)  # type: ignore[arg-type]
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(blpop)]  # type: ignore[arg-type]
-        self._wait_task = waits[0]  # type: ignore[assignment]
-        if self.burst and self.running:
-            self.slot_freed.clear()
-            waits.append(asyncio.ensure_future(self.slot_freed.wait()))
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            self._wait_task = None
-            for w in waits:
-                w.cancel()
-            for w in waits:
-                if w.done() and not w.cancelled() and w.exception() is not None:
-                    await self.redis_away(w.exception())  # type: ignore[arg-type]
+            await self.claimer.wait_for_work(earliest)
 
     async def redis_away(self, error: BaseException) -> None:
         now = time.monotonic()

@@ -252,7 +252,9 @@ class Recorder:
         if claimed.wake_key:
             return claimed.wake_key
         return str(
-            self.worker.wake_keys[self.worker.queue_keys.index(claimed.queue_key)]
+            self.worker.claimer.wake_keys[
+                self.worker.claimer.queue_keys.index(claimed.queue_key)
+            ]
         )
 
     async def hand_back(self, claimed: Claimed) -> None:

@@ -24,11 +24,28 @@ from jobs.exceptions import WorkerError
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from jobs.backend import JobsBackend
     from jobs.conf import JobsOptions
 
 logger = logging.getLogger("jobs.worker")
 
 SAFE_POLICIES = ("noeviction",)
+
+
+def checked_queues(backend: JobsBackend, queues: list[str] | None) -> list[str]:
+    """The queues to consume, in order; WorkerError for a bad backend or name."""
+    if backend.config_error is not None:
+        raise WorkerError(str(backend.config_error))
+    chosen = list(dict.fromkeys(queues or backend.queue_order))
+    if "" in chosen:
+        raise WorkerError("A queue name is empty.")
+    unknown = [name for name in chosen if not backend.accepts_queue(name)]
+    if unknown:
+        raise WorkerError(
+            f"Queues {sorted(unknown)} are not in the backend's QUEUES "
+            f"{sorted(backend.queues)}."
+        )
+    return chosen
 
 
 async def _placeholder(ctx: dict[Any, Any], *args: Any, **kwargs: Any) -> None:

@@ -33,7 +33,7 @@ async def claim(worker, count=1):
     for i in range(count):
         await tasks.aadd.aenqueue(i, 1)
     await asyncio.sleep(0.002)  # scores carry µs: let the last one come due
-    claimed, _ = await worker.claim(count)
+    claimed, _ = await worker.claimer.claim(count)
     assert len(claimed) == count
     for job in claimed:  # as JobsWorker.start() records them; this test's task
         worker.running[job.id] = (job, asyncio.current_task())  # stands for theirs
@@ -83,6 +83,6 @@ async def test_a_claim_comes_after_the_writes_queued_before_it(worker, r):
     # pipeline, behind the RETRY, so it finds the job due again.
     back = asyncio.ensure_future(worker.recorder.hand_back(claimed))
     await asyncio.sleep(0)  # the RETRY is queued on the batcher
-    again, _ = await worker.claim(1)
+    again, _ = await worker.claimer.claim(1)
     await back
     assert [job.id for job in again] == [claimed.id]

@@ -16,7 +16,7 @@ from jobs import ScheduleError, registry
 from jobs.backend import JobsBackend
 from jobs.exceptions import WorkerError
 from jobs.schedules.entries import resolve_task
-from jobs.worker.loop import checked_queues
+from jobs.worker.startup import checked_queues
 from tests import tasks
 
 

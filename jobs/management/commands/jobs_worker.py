@@ -18,7 +18,7 @@ from jobs.exceptions import WorkerError
 from jobs.logs import JsonFormatter
 from jobs.schedules.scheduler import Scheduler
 from jobs.worker import JobsWorker
-from jobs.worker.loop import checked_queues
+from jobs.worker.startup import checked_queues
 from jobs.worker.supervisor import Supervisor
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s %(message)s"
