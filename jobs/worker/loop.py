@@ -32,6 +32,7 @@ from jobs.redis import connections
 from jobs.redis.batching import CommandBatcher
 from jobs.redis.keys import DONE_CHANNEL_PREFIX
 from jobs.redis.wire import AsyncWire
+from jobs.signals import send, worker_ready, worker_stopping
 from jobs.worker import startup
 from jobs.worker.cancelling import Canceller
 from jobs.worker.claiming import Claimer
@@ -163,6 +164,7 @@ class JobsWorker(Worker):
             self._background.append(schedules)
         try:
             await self.consume()
+            send(worker_stopping, type(self), worker=self)
             await self.drain()
         finally:
             for task in self._background:
@@ -201,6 +203,7 @@ class JobsWorker(Worker):
             logger.warning("could not register this worker: %s", e)
         if self.on_startup:
             await self.on_startup(self.ctx)
+        send(worker_ready, type(self), worker=self)
 
     def handle_sig(self, signum: signal.Signals) -> None:
         """First signal: stop taking jobs and drain. Second: hand back now."""
