@@ -13,7 +13,6 @@ FUNCTION_MAX = 60
 KNOWN: set[str] = {
     "jobs/backend.py",
     "jobs/enqueue.py:prepare",
-    "jobs/worker/execution.py",
 }
 
 

@@ -33,9 +33,7 @@ from jobs.exceptions import (
     JobCancelled,
     JobNotRunnable,
     JobsError,
-    PayloadTooLarge,
     SerializationError,
-    TaskNotRegistered,
 )
 from jobs.failures import capture, entry_of
 from jobs.records import Record
@@ -130,7 +128,8 @@ def _ms_to_dt(ms: int | None) -> datetime | None:
     return records.for_user(datetime.fromtimestamp(ms / 1000, tz=UTC))
 
 
-def _set(result: JobResult, **changes: Any) -> None:
+def set_fields(result: JobResult, **changes: Any) -> None:
+    """Change fields of a (frozen) JobResult in place."""
     for name, value in changes.items():
         object.__setattr__(result, name, value)
 
@@ -172,7 +171,7 @@ async def _restore_history(rt: Runtime, result: JobResult) -> None:
     if record is None:
         return
     earlier = JobResult.from_record(record, cast(JobsTask, result.task))
-    _set(
+    set_fields(
         result,
         started_at=earlier.started_at,
         errors=list(earlier.errors),
@@ -327,7 +326,7 @@ async def start(rt: Runtime, claimed: Claimed) -> JobResult:
     if claimed.attempt > 1:
         await _restore_history(rt, result)
     started = timezone.now()
-    _set(
+    set_fields(
         result,
         status=TaskResultStatus.RUNNING,
         started_at=result.started_at or started,
@@ -353,7 +352,7 @@ def ended(
 ) -> Outcome:
     """The outcome of a run that ended with `status` (READY: to be retried)."""
     finished_at = None if status == TaskResultStatus.READY else timezone.now()
-    _set(
+    set_fields(
         result, status=status, finished_at=finished_at, progress=running.get("progress")
     )
     # The RUNNING record already holds everything else, serialized.
@@ -370,71 +369,9 @@ def ended(
     return Outcome(record, retry_at_ms=retry_at, result=result, error=error)
 
 
-def failed_record(
-    rt: Runtime, claimed: Claimed, exc: BaseException, previous: Record | None
-) -> Record:
-    """A FAILED record for a job that could not run (bad payload, unknown task...)."""
-    now = records.now_stamp()
-    job = claimed.job
-    record: Record = {
-        "id": claimed.id,
-        "task": "",
-        "backend": rt.backend.alias,
-        "args": [],
-        "kwargs": {},
-        "status": "READY",
-        "enqueued_at": None,
-        "started_at": None,
-        "finished_at": None,
-        "last_attempted_at": now,
-        "errors": [],
-        "worker_ids": [],
-    }
-    if previous is not None:
-        record.update(previous)
-    if job is not None:
-        record["task"], record["args"] = job.task_path, job.args
-        record["kwargs"] = job.kwargs
-        record.setdefault("queue", job.queue_name)
-    record["last_attempted_at"] = now
-    record["worker_ids"] = [*record["worker_ids"], rt.worker_id]
-    return records.failed(record, exc, at=now)
-
-
-def unrecordable(
-    rt: Runtime, claimed: Claimed, outcome: Outcome, error: JobsError, bare: bool
-) -> Outcome:
-    """The FAILED outcome of one whose record could not be stored, with `error`.
-
-    The record keeps all it can: everything but the return value and progress,
-    or when `bare`, only who the job is (not even its arguments).
-    """
-    now = timezone.now()
-    if bare:
-        record = failed_record(rt, claimed, error, None)
-        record["args"], record["kwargs"] = [], {}
-        return Outcome(record, result=outcome.result, error=outcome.error)
-    kept = {
-        name: value
-        for name, value in outcome.record.items()
-        if name not in ("return_value", "progress")
-    }
-    record = records.failed(cast(Record, kept), error, at=records.stamp(now))
-    result = outcome.result
-    if result is not None:
-        _set(result, status=TaskResultStatus.FAILED, finished_at=now, progress=None)
-        result.errors.append(capture(error))
-    return Outcome(record, result=result, error=error)
-
-
-NOT_RUNNABLE = (SerializationError, PayloadTooLarge, TaskNotRegistered, JobNotRunnable)
-
 __all__ = [
-    "NOT_RUNNABLE",
     "Claimed",
     "Outcome",
     "Runtime",
     "execute",
-    "failed_record",
-    "unrecordable",
 ]

@@ -29,16 +29,15 @@ from jobs.redis.scripts import now_ms
 from jobs.redis.wire import AsyncWire
 from jobs.worker.cancelling import Canceller
 from jobs.worker.execution import (
-    NOT_RUNNABLE,
     Claimed,
     Outcome,
     Runtime,
     execute,
-    failed_record,
 )
 from jobs.worker.outcomes import finish_script, send_finished, storable
 from jobs.worker.running import RunningWriter
 from jobs.worker.threads import Threads
+from jobs.worker.unrunnable import NOT_RUNNABLE, failed_record
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis

@@ -30,15 +30,13 @@ from jobs.redis import flows, scripts
 from jobs.redis.keys import ARQ_RESULT_KEY_PREFIX, WORKFLOW_KEY_PREFIX
 from jobs.redis.scripts import LuaScript, now_ms
 from jobs.worker.execution import (
-    NOT_RUNNABLE,
     Claimed,
     Outcome,
     Runtime,
     execute,
-    failed_record,
-    unrecordable,
 )
 from jobs.worker.running import RunningWriter
+from jobs.worker.unrunnable import NOT_RUNNABLE, failed_record, unrecordable
 
 if TYPE_CHECKING:
     from jobs.task import JobResult

@@ -21,9 +21,9 @@ from jobs.worker.execution import (
     _will_retry,
     build_result,
     ended,
-    failed_record,
 )
 from jobs.worker.threads import Threads
+from jobs.worker.unrunnable import failed_record
 from tests import tasks
 
 QUEUE = "arq:queue"
