@@ -28,10 +28,18 @@ from settings.base import redis_cache
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_port(below: int = 65536) -> int:
+    """A loopback port nothing listens on now, under `below`."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port < below:
+            return port
+
+
+# A cluster node also listens on its port + 10000 (the cluster bus).
+CLUSTER_PORT_MAX = 65536 - 10000
 
 
 class RedisServer:
@@ -183,7 +191,7 @@ class RedisClusterSet:
 
     def __init__(self) -> None:
         extra = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-        self.nodes = [RedisServer(free_port(), extra) for _ in range(3)]
+        self.nodes = [RedisServer(free_port(CLUSTER_PORT_MAX), extra) for _ in range(3)]
 
     @property
     def url(self) -> str:
