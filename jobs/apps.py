@@ -4,6 +4,12 @@ from django.apps import AppConfig
 
 from jobs import registry
 from jobs.schedules import checks  # noqa: F401 - registers the schedules' checks
+from jobs.signals import task_failed
+
+try:
+    from jobs import sentry
+except ImportError:  # sentry-sdk is not installed: nothing to report to
+    sentry = None  # type: ignore[assignment]
 
 
 class JobsConfig(AppConfig):
@@ -16,3 +22,5 @@ class JobsConfig(AppConfig):
         # As Celery's autodiscover_tasks(): every app's tasks.py, in every process,
         # so workers can run the tasks and results can name them.
         registry.autodiscover()
+        if sentry is not None:
+            task_failed.connect(sentry.report_failure, dispatch_uid="jobs.sentry")
