@@ -33,8 +33,6 @@ Notes:
 from __future__ import annotations
 
 import re
-import time
-from enum import IntEnum
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from weakref import WeakSet
@@ -50,38 +48,22 @@ from django.tasks.exceptions import (
     TaskResultDoesNotExist,
 )
 from django.tasks.signals import task_enqueued
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobs import enqueue, records, registry, results, waiting
+from jobs import enqueue, registry, results, waiting
+from jobs.cancelled import Cancel, cancel_args, cancelled_record, workflow_step_of
 from jobs.checks import check_backend
-from jobs.conf import CLUSTER_UNSUPPORTED, JobsOptions, redact
+from jobs.conf import JobsOptions
 from jobs.enqueue import Prepared
-from jobs.exceptions import (
-    EnqueueError,
-    JobCancelled,
-    JobsError,
-    NotReplicated,
-    QueueFull,
-    QueueUnavailable,
-)
-from jobs.records import Record, arq_result
+from jobs.exceptions import NotReplicated
+from jobs.records import Record
 from jobs.redis import connections, flows, scripts
-from jobs.redis.keys import (
-    ARQ_RESULT_KEY_PREFIX,
-    DEFAULT_QUEUE,
-    WORKFLOW_KEY_PREFIX,
-    queue_key,
-)
+from jobs.redis.errors import translate_redis_errors
 from jobs.task import JobResult, JobsTask
 
 if TYPE_CHECKING:
     from django.tasks.base import Task
 
 RESULT_ID = re.compile(r"^[A-Za-z0-9:._-]{1,200}$")
-# What a Redis Cluster node answers a command for keys it does not hold together.
-CLUSTER_REPLIES = ("MOVED ", "ASK ", "CROSSSLOT ", "CLUSTERDOWN ")
 VALIDATED_MAX = 1024  # tasks a backend remembers as valid (module-level ones)
 _backends: WeakSet[JobsBackend] = WeakSet()
 
@@ -93,14 +75,6 @@ def _forget_validated(*, setting: str, **kwargs: Any) -> None:
     if setting in ("TASKS", "INSTALLED_APPS"):
         for backend in list(_backends):
             backend.validated.clear()
-
-
-class Cancel(IntEnum):
-    """What cancelling a job did (the CANCEL script's answer)."""
-
-    NOTHING = 0  # finished, or unknown
-    DEQUEUED = 1  # was queued: recorded FAILED (JobCancelled), never runs
-    SIGNALLED = 2  # is running: its worker was told to cancel it
 
 
 class JobsBackend(BaseTaskBackend):
@@ -360,7 +334,7 @@ class JobsBackend(BaseTaskBackend):
         if record is None:
             return Cancel.NOTHING
         cancelled = cancelled_record(record)
-        keys, args = self._cancel_args(cancelled)
+        keys, args = cancel_args(self.results, self.config, cancelled)
         with self.cancelling():
             wire = connections.sync_wire(self.config)
             outcome = Cancel(int(scripts.CANCEL.call(wire, keys, args)))
@@ -383,7 +357,7 @@ class JobsBackend(BaseTaskBackend):
         if record is None:
             return Cancel.NOTHING
         cancelled = cancelled_record(record)
-        keys, args = self._cancel_args(cancelled)
+        keys, args = cancel_args(self.results, self.config, cancelled)
         with self.cancelling():
             wire = connections.async_wire(self.config)
             outcome = Cancel(int(await scripts.CANCEL.acall(wire, keys, args)))
@@ -396,76 +370,11 @@ class JobsBackend(BaseTaskBackend):
     def cancelling(self) -> translate_redis_errors:
         return translate_redis_errors(self.config, "the job was not cancelled")
 
-    def _cancel_args(self, cancelled: Record) -> tuple[list[str], list[Any]]:
-        result_key, encoded = self.results.script_args(cancelled)
-        queue = queue_key(
-            cancelled.get("queue", DEFAULT_QUEUE), int(cancelled.get("priority", 0))
-        )
-        keys = [queue, result_key, ""]
-        now_ms = int(time.time() * 1000)
-        args = [cancelled["id"], now_ms, encoded, self.results.ttl_ms, b""]
-        if self.config.arq_results:
-            keys[2] = ARQ_RESULT_KEY_PREFIX + cancelled["id"]
-            args[4] = arq_result(cancelled, len(cancelled["worker_ids"]), queue)
-        return keys, args
-
     # Checks
 
     def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         return list(check_backend(self))
 
 
-def cancelled_record(record: Record) -> Record:
-    """The record of a job cancelled before it ran."""
-    error = JobCancelled("The job was cancelled before it ran.")
-    return records.failed(record, error, at=records.now_stamp())
-
-
-def workflow_step_of(record: Record) -> tuple[list[str], list[Any]] | None:
-    """STEP_FAILED's keys and args for a workflow's step cancelled while queued
-    (it never reaches the worker's FINISH_STEP), else None."""
-    step = (record.get("meta") or {}).get("workflow")
-    if not isinstance(step, dict):
-        return None
-    now_ms = int(time.time() * 1000)
-    keys = [WORKFLOW_KEY_PREFIX + step["id"]]
-    return keys, [record["id"], now_ms, step["id"], step["stage"], step["index"]]
-
-
-class translate_redis_errors:
-    """Turn redis-py errors into ours, with an actionable message.
-
-    consequence: what the failure means for the caller, ending the message.
-    """
-
-    def __init__(
-        self, config: JobsOptions, consequence: str = "the job was not enqueued"
-    ) -> None:
-        self.config = config
-        self.consequence = consequence
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        if isinstance(exc, JobsError):  # ours already (ResultTimeout is an OSError)
-            return
-        where = redact(self.config.redis_url)
-        if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
-            reason = str(exc) or "no answer"  # asyncio's timeout has no message
-            raise QueueUnavailable(
-                f"Redis at {where} is unreachable ({reason}); {self.consequence}."
-            ) from exc
-        if isinstance(exc, ResponseError) and str(exc).startswith(CLUSTER_REPLIES):
-            raise EnqueueError(
-                f"Redis at {where} is a Redis Cluster node ({exc}): "
-                f"{CLUSTER_UNSUPPORTED} {self.consequence[0].upper()}"
-                f"{self.consequence[1:]}."
-            ) from exc
-        if isinstance(exc, OutOfMemoryError) or (
-            isinstance(exc, ResponseError) and "maxmemory" in str(exc)
-        ):
-            raise QueueFull(
-                f"Redis at {where} is full (maxmemory reached under noeviction); "
-                f"{self.consequence}. Let workers drain it or raise maxmemory."
-            ) from exc
+# Cancel and translate_redis_errors moved out; their old paths keep working.
+__all__ = ["RESULT_ID", "Cancel", "JobsBackend", "translate_redis_errors"]

@@ -31,9 +31,9 @@ from django.tasks.signals import task_enqueued
 from django.utils import timezone
 
 from jobs import serialization
-from jobs.backend import translate_redis_errors
 from jobs.exceptions import WorkflowError
 from jobs.redis import flows
+from jobs.redis.errors import translate_redis_errors
 from jobs.redis.keys import WORKFLOW_KEY_PREFIX, WORKFLOWS_KEY, WORKFLOWS_MAX
 from jobs.task import JobsTask, Step
 from jobs.workflowresults import WorkflowResult

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from django.tasks.exceptions import InvalidTask
 
 from jobs import registry
-from jobs.backend import RESULT_ID, Cancel
+from jobs.backend import RESULT_ID
+from jobs.cancelled import Cancel
 from jobs.dashboard import schedules as dashboard_schedules
 from jobs.exceptions import JobsError
 
