@@ -138,7 +138,7 @@ PRODUCER = [
         "`JobResult(...)`, `uuid4`, `timezone.now`",
         (
             mark(r"JobsBackend\.prepare"),
-            mark(r"prepare|due", r"^jobs/(.*/)?enqueue\.py"),
+            mark(r"prepare|new_result|due", r"^jobs/(.*/)?enqueue\.py"),
         ),
     ),
     Phase(

@@ -73,21 +73,7 @@ def prepare(
     serialization.check_json(kwargs, "kwargs")
     check_call(task, args, kwargs)
     now = datetime.now(UTC)
-    result = JobResult(
-        task=task,
-        id=job_id or new_id(),
-        status=TaskResultStatus.READY,
-        enqueued_at=for_user(now),
-        started_at=None,
-        finished_at=None,
-        last_attempted_at=None,
-        args=args,
-        kwargs=kwargs,
-        backend=alias,
-        errors=[],
-        worker_ids=[],
-        meta=meta,
-    )
+    result = new_result(task, args, kwargs, alias, job_id or new_id(), now, meta)
     payload = encode_payload(result, now, config.max_payload)
     score, due_ms = due(task.run_after, now)
     expires_ms = expiry_ms(task, due_ms, config)
@@ -122,6 +108,33 @@ def prepare(
         priority or "",
     ]
     return Prepared(result=result, keys=keys, args=argv, record=record)
+
+
+def new_result(
+    task: JobsTask,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    alias: str,
+    job_id: str,
+    now: datetime,
+    meta: dict[str, Any] | None,
+) -> JobResult:
+    """The READY result of a job enqueued `now`."""
+    return JobResult(
+        task=task,
+        id=job_id,
+        status=TaskResultStatus.READY,
+        enqueued_at=for_user(now),
+        started_at=None,
+        finished_at=None,
+        last_attempted_at=None,
+        args=args,
+        kwargs=kwargs,
+        backend=alias,
+        errors=[],
+        worker_ids=[],
+        meta=meta,
+    )
 
 
 def counted(job: Prepared, hash_key: str, field: str) -> Prepared:

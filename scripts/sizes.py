@@ -9,10 +9,9 @@ from pathlib import Path
 
 MODULE_MAX = 400
 FUNCTION_MAX = 60
-# Over the limit when the check arrived, to be split; nothing new joins this list.
-KNOWN: set[str] = {
-    "jobs/enqueue.py:prepare",
-}
+# Over the limit when the check arrived, to be split; nothing new joins this
+# set. Empty since the splits of 2 December (claiming, unrunnable, cancelled...).
+KNOWN: set[str] = set()
 
 
 def offenders(root: Path) -> list[tuple[str, int, int]]:
