@@ -37,6 +37,8 @@ UNIQUE_KEY_PREFIX = "jobs:unique:"  # + job id: claims a caller-chosen job id
 # + task path + ":" + the task's `unique` key: the id of the job holding it (held
 # while that job's arq:job:<id> key exists: queued, running or retrying)
 LOCK_KEY_PREFIX = "jobs:lock:"
+RATE_KEY_PREFIX = "jobs:rate:"  # + task path: hash, its next `free` turn and `tat` (ms)
+TURNS_KEY_SUFFIX = ":turns"  # after a rate key: sorted set, job id -> its turn (ms)
 DONE_CHANNEL_PREFIX = "jobs:done:"  # + job id: pub/sub, published when a job ends
 PROGRESS_CHANNEL_PREFIX = "jobs:progress:"  # + job id: pub/sub, progress updates
 CANCEL_CHANNEL = "jobs:cancel"  # pub/sub: ids of running jobs to cancel
@@ -92,6 +94,7 @@ __all__ = [
     "PRIORITY_QUEUE_KEY_PREFIX",
     "PROGRESS_CHANNEL_PREFIX",
     "QUEUE_KEY_PREFIX",
+    "RATE_KEY_PREFIX",
     "RECENT_KEY",
     "RECENT_MAX",
     "RESULT_KEY_PREFIX",
@@ -99,6 +102,7 @@ __all__ = [
     "SCHEDULES_CHANNEL",
     "SCHEDULES_LAST_KEY",
     "SCHEDULES_UNCOUNTED_KEY",
+    "TURNS_KEY_SUFFIX",
     "UNIQUE_KEY_PREFIX",
     "UNIQUE_TTL",
     "WAKE_KEY_PREFIX",

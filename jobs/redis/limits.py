@@ -6,18 +6,17 @@ GCRA's theoretical time of the next one (`tat`). A job whose turn has not come
 is given the next free turn, remembered for it, and goes back to its queue due
 then; when a worker claims it again its turn has come. So a backlog over the
 limit waits in the queue (no worker slot held, no polling), each job claimed
-twice at most. A turn taken late (busy workers, a wake-up that came late) may
-still start if the starts are at most one interval ahead of the rate (GCRA's
-tolerance), else it takes the next free turn: so in any period at most N + 1
-jobs start, and late jobs never start in a bunch.
+twice (three times if its turn came late). A turn taken late (busy workers, a
+wake-up that came late) may still start if the starts are at most one interval
+ahead of the rate (GCRA's tolerance), else it takes the next free turn: so in
+any period at most N + 1 jobs start, and late jobs never start in a bunch.
 """
 
 from __future__ import annotations
 
+from jobs.redis.keys import RATE_KEY_PREFIX, TURNS_KEY_SUFFIX
 from jobs.redis.scripts import LuaScript
 
-RATE_KEY_PREFIX = "jobs:rate:"  # + task path: hash of the `free` turn and `tat` (ms)
-RESERVED_SUFFIX = ":turns"  # after the rate key: sorted set, job id -> its turn (ms)
 TURNS_KEPT = 86_400_000  # ms a turn is remembered for its job (then dropped)
 TOLERANCE = 1.0  # intervals the starts may run ahead of the rate (GCRA's tau)
 
@@ -64,4 +63,4 @@ return math.ceil(given)
 def rate_keys(task_path: str) -> list[str]:
     """The RATE script's keys for one task."""
     key = RATE_KEY_PREFIX + task_path
-    return [key, key + RESERVED_SUFFIX]
+    return [key, key + TURNS_KEY_SUFFIX]
