@@ -49,7 +49,7 @@ from django.tasks.exceptions import (
 )
 from django.tasks.signals import task_enqueued
 
-from jobs import enqueue, registry, results, waiting
+from jobs import enqueue, registry, results, tracing, waiting
 from jobs.cancelled import Cancel, cancel_args, cancelled_record, workflow_step_of
 from jobs.checks import check_backend
 from jobs.conf import JobsOptions
@@ -115,6 +115,13 @@ class JobsBackend(BaseTaskBackend):
         self, task: Task[Any, Any], args: Any, kwargs: Any, **options: Any
     ) -> JobResult:
         """Queue up a task to be executed. See aenqueue()."""
+        if tracing.enabled():
+            return tracing.traced(self._enqueue, task, args, kwargs, options)
+        return self._enqueue(task, args, kwargs, **options)
+
+    def _enqueue(
+        self, task: Task[Any, Any], args: Any, kwargs: Any, **options: Any
+    ) -> JobResult:
         job = self.prepare(task, args, kwargs, **options)
         held_by = self.place(job)
         return job.result if held_by is None else self.get_result(held_by)
@@ -146,6 +153,13 @@ class JobsBackend(BaseTaskBackend):
         new job. So does a task's `unique` while the job holding its key is
         queued or running.
         """
+        if tracing.enabled():
+            return await tracing.atraced(self._aenqueue, task, args, kwargs, options)
+        return await self._aenqueue(task, args, kwargs, **options)
+
+    async def _aenqueue(
+        self, task: Task[Any, Any], args: Any, kwargs: Any, **options: Any
+    ) -> JobResult:
         job = self.prepare(task, args, kwargs, **options)
         held_by = await self.aplace(job)
         return job.result if held_by is None else await self.aget_result(held_by)

@@ -27,7 +27,7 @@ from django.tasks.exceptions import InvalidTask
 from django.tasks.signals import task_started
 from django.utils import timezone
 
-from jobs import records, registry, serialization
+from jobs import records, registry, serialization, tracing
 from jobs.exceptions import (
     AttemptsExhausted,
     JobCancelled,
@@ -238,7 +238,8 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
     await rt.mark_running(running)
     task_started.send(type(rt.backend), task_result=result)
     try:
-        value = returnable(await call_task(rt, result, running))
+        with tracing.run_span(result):
+            value = returnable(await call_task(rt, result, running))
     except BaseException as exc:
         if _cancelled_by_backend(rt, result.id, exc):
             error = JobCancelled("The job was cancelled while it ran.")
