@@ -76,3 +76,14 @@ def test_the_seed_schedules_are_read(seed):
         )
         + " []"
     )
+
+
+def test_a_job_waiting_to_retry_is_retry_then_revoked(worker_process):
+    from tests.celery_tasks import succeeds_on_third
+
+    worker_process()
+    waiting = succeeds_on_third.delay("test:retry-state", countdown=60)
+    wait_until(lambda: waiting.state == "RETRY", what="the first attempt's retry")
+    assert not waiting.ready() and waiting.traceback is not None
+    waiting.revoke()
+    assert waiting.state == "REVOKED" and waiting.ready()
