@@ -74,7 +74,8 @@ class JobsWorker(Worker):
     scheduler: runs beside the job loop (the periodic schedules), if given.
     redis_wait: seconds to wait for Redis at start-up (None: for ever).
     pool: "threads" (plain functions in threads) or "processes" (in child
-        processes, killed past their timeout: see jobs.worker.processes).
+        processes, killed past their timeout: see jobs.worker.processes); with
+        "processes", max_jobs_run and max_memory recycle each child, not the worker.
     """
 
     def __init__(
@@ -103,6 +104,9 @@ class JobsWorker(Worker):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.grace = grace
         self.scheduler = scheduler
+        self.pool_limits = (max_jobs_run, max_memory)
+        if pool == "processes":  # the pool's children take these limits
+            max_jobs_run = max_memory = None
         self.max_jobs_run = max_jobs_run
         self.max_memory = max_memory
         self.claimer = Claimer(self)
@@ -139,7 +143,11 @@ class JobsWorker(Worker):
             worker_id=self.worker_id,
             threads=self.threads,
             records_interrupts=handle_signals,
-            processes=Processes(concurrency) if pool == "processes" else None,
+            processes=(
+                Processes(concurrency, *self.pool_limits)
+                if pool == "processes"
+                else None
+            ),
         )
         self.heartbeat = Heartbeat(self)
         self.canceller = Canceller(self)

@@ -22,6 +22,8 @@ import multiprocessing
 import os
 from typing import Any
 
+import psutil
+
 from jobs.exceptions import RemoteTraceback
 from jobs.worker import child
 
@@ -48,6 +50,7 @@ class Slot:
         )
         self.process.start()
         theirs.close()
+        self.jobs = 0  # jobs this child has run
 
     async def stop(self) -> None:
         """SIGTERM, then SIGKILL after KILL_GRACE; wait for the end."""
@@ -67,12 +70,20 @@ class Slot:
 class Processes:
     """Run plain-function jobs in `concurrency` child processes."""
 
-    def __init__(self, concurrency: int) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        max_jobs: int | None = None,
+        max_memory: int | None = None,
+    ) -> None:
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload([child.__name__])
         self.concurrency = concurrency
+        self.max_jobs = max_jobs  # a child is replaced after this many jobs
+        self.max_memory = max_memory  # bytes of RSS above which a child is replaced
         self.idle: list[Slot] = []
         self.slots: set[Slot] = set()
+        self.retiring: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start the fork server (it loads Django: ~1 s) and the children, off
@@ -103,12 +114,35 @@ class Processes:
             await asyncio.shield(slot.stop())
             raise
         self.slots.discard(slot)
-        self.idle.append(slot)
+        slot.jobs += 1
+        if self.spent(slot):
+            self.retire(slot)
+        else:
+            self.idle.append(slot)
         if ok:
             return value
         if tb:
             value.__cause__ = RemoteTraceback(tb)
         raise value
+
+    def spent(self, slot: Slot) -> bool:
+        """Whether `slot`'s child passed --max-jobs or --max-memory."""
+        if self.max_jobs is not None and slot.jobs >= self.max_jobs:
+            return True
+        if self.max_memory is None:
+            return False
+        try:
+            return bool(
+                psutil.Process(slot.process.pid).memory_info().rss > self.max_memory
+            )
+        except psutil.Error:
+            return True
+
+    def retire(self, slot: Slot) -> None:
+        """Stop an idle child in the background (a new one replaces it when needed)."""
+        stopping = asyncio.ensure_future(slot.stop())
+        self.retiring.add(stopping)
+        stopping.add_done_callback(self.retiring.discard)
 
     async def _reply(self, slot: Slot) -> tuple[bool, Any, str]:
         loop = asyncio.get_running_loop()

@@ -101,3 +101,17 @@ def test_cancel_stops_a_plain_function_running_in_a_child(worker_process, r):
     result.refresh()
     assert result.errors[-1].exception_class_path == "jobs.exceptions.JobCancelled"
     assert tasks.add.enqueue(2, 3).get(timeout=20) == 5  # its slot serves on
+
+
+def test_max_jobs_recycles_the_pool_s_children_not_the_worker(worker_process):
+    worker = worker_process("-c", "1", "--pool", "processes", "--max-jobs", "3")
+    ran: list[Any] = []
+    for _ in range(7):
+        result: Any = tasks.pid_of_runner.enqueue()
+        result.get(timeout=20)
+        ran.append(result)
+    children = [result.return_value for result in ran]
+    assert [len(set(children[i : i + 3])) for i in (0, 3)] == [1, 1]
+    assert len(set(children)) == 3  # 3 jobs a child
+    workers = {w.split(":")[1] for result in ran for w in result.worker_ids}
+    assert workers == {str(worker.proc.pid)}  # one worker throughout, unsupervised

@@ -135,7 +135,8 @@ class Command(BaseCommand):
             type=positive_int,
             default=None,
             help="Replace a worker process after it has started this many jobs "
-            "(Celery's max-tasks-per-child). It drains first: nothing is lost.",
+            "(Celery's max-tasks-per-child). It drains first: nothing is lost. "
+            "With --pool processes: each pool child, after this many jobs.",
         )
         parser.add_argument(
             "--max-memory",
@@ -187,9 +188,11 @@ class Command(BaseCommand):
             checked_queues(backend, queues)
         except WorkerError as e:
             raise CommandError(str(e)) from e
-        supervised = (
-            options["processes"] > 1 or options["max_jobs"] or options["max_memory"]
+        # With --pool processes the limits recycle the pool's children instead.
+        recycled = options["pool"] == "threads" and (
+            options["max_jobs"] or options["max_memory"]
         )
+        supervised = options["processes"] > 1 or recycled
         if not supervised:
             self.run_worker(backend, queues, options)
             return
