@@ -183,6 +183,8 @@ def expiry_ms(task: JobsTask, due_ms: int, config: JobsOptions) -> int:
     it FAILED (JobExpired) instead of running it."""
     expires = task.expires
     if isinstance(expires, datetime):
+        if not timezone.is_aware(expires):
+            expires = timezone.make_aware(expires)  # USE_TZ off: TIME_ZONE time
         at_ms = int(expires.timestamp() * 1000)
         if at_ms <= due_ms:
             raise InvalidTask(

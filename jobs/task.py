@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Self, cast
 
+from django.conf import settings
 from django.tasks.base import Task, TaskContext, TaskResult, TaskResultStatus
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
@@ -97,7 +98,9 @@ class JobsTask(Task):  # type: ignore[type-arg]
     def _check_expires(self) -> None:
         expires = self.expires
         if isinstance(expires, datetime):
-            if not timezone.is_aware(expires):
+            # Django's rule for run_after: naive is refused only with USE_TZ;
+            # without it, naive is TIME_ZONE time (timezone.now() gives that).
+            if settings.USE_TZ and not timezone.is_aware(expires):
                 raise InvalidTask("expires must be an aware datetime.")
         elif expires is not None and not (
             isinstance(expires, (int, float)) and expires > 0

@@ -13,12 +13,15 @@ import pty
 import re
 import select
 import signal
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.servers import ROOT, free_port
 
@@ -91,6 +94,14 @@ class Terminal:
             return True
 
 
+def zombie(pid: int) -> bool:
+    """Ended, not yet reaped (the demo's orphaned log pipes wait for init)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def session_members(sid: int) -> list[int]:
     """The processes of session `sid` (the demo and all it started)."""
     members = []
@@ -106,6 +117,18 @@ def session_members(sid: int) -> list[int]:
 
 @pytest.fixture
 def demo(tmp_path: Path):
+    env = demo_env(tmp_path)
+    yield from run_in_terminal([str(ROOT / "scripts" / "demo")], env)
+
+
+@pytest.fixture
+def piped_demo(tmp_path: Path):
+    """The demo with its output piped, as `./scripts/demo | tee demo.log`."""
+    command = f"{ROOT / 'scripts' / 'demo'} 2>&1 | cat"
+    yield from run_in_terminal(["/bin/bash", "-c", command], demo_env(tmp_path))
+
+
+def demo_env(tmp_path: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
@@ -118,8 +141,13 @@ def demo(tmp_path: Path):
         DATABASE_PATH=str(tmp_path / "demo.sqlite3"),
         TERM="dumb",
     )
-    terminal = Terminal([str(ROOT / "scripts" / "demo")], env)
+    return env
+
+
+def run_in_terminal(argv: list[str], env: dict[str, str]) -> Iterator[Terminal]:
+    terminal = Terminal(argv, env)
     terminal.port = env["PORT"]  # type: ignore[attr-defined]
+    terminal.env = env  # type: ignore[attr-defined]
     yield terminal
     terminal.close()
 
@@ -161,18 +189,47 @@ def test_ctrl_c_stops_the_demo_in_order_and_lets_the_running_job_finish(demo):
         assert symptom not in after, after
 
 
+def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
 def test_the_demo_refuses_a_redis_port_that_is_taken(own_redis):
     other = own_redis()  # someone else's Redis, with data of its own
     other.client().set("theirs", "untouched")
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
     env["REDIS_PORT"] = str(other.port)
-    done = subprocess.run(
-        [ROOT / "scripts" / "demo", "--smoke"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run([str(ROOT / "scripts" / "demo"), "--smoke"], env)
     assert done.returncode == 1
     assert f"port {other.port} (REDIS_PORT) is taken" in done.stderr
     assert other.client().dbsize() == 1  # nothing written into it
+
+
+def test_the_demo_refuses_a_web_port_that_is_taken(tmp_path: Path):
+    env = demo_env(tmp_path)
+    with socket.socket() as other:  # someone else's web server on PORT
+        other.bind(("127.0.0.1", int(env["PORT"])))
+        other.listen()
+        done = run([str(ROOT / "scripts" / "demo"), "--smoke"], env)
+    assert done.returncode == 1
+    assert f"port {env['PORT']} (PORT) is taken" in done.stderr
+    assert "starting redis-server" not in done.stderr  # refused before anything ran
+
+
+def test_ctrl_c_with_the_output_piped_stops_everything(piped_demo):
+    piped_demo.read_until(re.escape(READY), timeout=120)
+    by_hand = re.search(
+        r"\n +(REDIS_URL=\S+ \.venv/bin/python manage\.py .+)\n", piped_demo.text
+    )
+    assert by_hand is not None, piped_demo.text
+    typed = run(["/bin/bash", "-c", by_hand.group(1)], piped_demo.env)
+    assert typed.stdout.strip().splitlines()[-1:] == ["5"], typed  # works as printed
+    os.write(piped_demo.fd, CTRL_C)  # ends `cat` too: the demo's output is gone
+    piped_demo.wait(STOPPED_WITHIN)
+    assert [pid for pid in session_members(piped_demo.pid) if not zombie(pid)] == []
+    client = redis.Redis(
+        port=int(piped_demo.env["REDIS_PORT"]), socket_connect_timeout=1
+    )
+    with pytest.raises(redis.ConnectionError):
+        client.ping()  # before: redis-server left running, orphaned

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 from django.tasks.base import TaskResultStatus
 from django.tasks.exceptions import InvalidTask
+from django.test import override_settings
 from django.utils import timezone
 
 from jobs import JobExpired
@@ -51,6 +52,18 @@ async def test_expires_takes_seconds_a_timedelta_or_an_aware_datetime():
     record = await tasks.add.get_backend().results.aget(result.id)
     recorded = datetime.fromisoformat(record["expires_at"])
     assert abs(recorded - at) < timedelta(milliseconds=1)
+
+
+async def test_a_naive_expiry_is_time_zone_time_when_use_tz_is_off(r):
+    # The seed's settings: timezone.now() is naive Asia/Shanghai wall time, which
+    # Django accepts for run_after; expires follows the same rule.
+    with override_settings(USE_TZ=False, TIME_ZONE="Asia/Shanghai"):
+        at = timezone.now() + timedelta(hours=1)
+        result = await tasks.add.using(expires=at).aenqueue(1, 2)
+        record = await tasks.add.get_backend().results.aget(result.id)
+        recorded = datetime.fromisoformat(record["expires_at"])
+        assert abs(recorded - timezone.make_aware(at)) < timedelta(milliseconds=1)
+    assert 3_590_000 < r.pttl(f"arq:job:{result.id}") <= 3_600_000
 
 
 async def test_bad_expiry_is_refused_and_nothing_is_written(r):
