@@ -54,9 +54,8 @@ from jobs.cancelled import Cancel, cancel_args, cancelled_record, workflow_step_
 from jobs.checks import check_backend
 from jobs.conf import JobsOptions
 from jobs.enqueue import Prepared
-from jobs.exceptions import NotReplicated
 from jobs.records import Record
-from jobs.redis import connections, flows, scripts
+from jobs.redis import connections, flows, replicas, scripts
 from jobs.redis.errors import translate_redis_errors
 from jobs.task import JobResult, JobsTask
 
@@ -184,39 +183,14 @@ class JobsBackend(BaseTaskBackend):
         return reply.decode() if isinstance(reply, bytes) else job.result.id
 
     def write(self, script: scripts.LuaScript, keys: list[Any], args: list[Any]) -> Any:
-        """Run a script that queues jobs; with WAIT_REPLICAS, return once that
-        many replicas have its writes, or raise NotReplicated."""
-        config = self.config
-        if not config.wait_replicas:
-            return script.call(connections.sync_wire(config), keys, args)
-        client = connections.sync_client(config)
-        reply, acked = script.call_replicated(client, keys, args, self._wait)
-        return self._replicated(reply, acked)
+        """Run a script that queues jobs; see jobs.redis.replicas.write()."""
+        return replicas.write(self.config, script, keys, args)
 
     async def awrite(
         self, script: scripts.LuaScript, keys: list[Any], args: list[Any]
     ) -> Any:
         """See write()."""
-        config = self.config
-        if not config.wait_replicas:
-            return await script.acall(connections.async_wire(config), keys, args)
-        client = connections.async_client(config)
-        reply, acked = await script.acall_replicated(client, keys, args, self._wait)
-        return self._replicated(reply, acked)
-
-    @property
-    def _wait(self) -> scripts.Wait:
-        return self.config.wait_replicas, int(self.config.wait_timeout * 1000)
-
-    def _replicated(self, reply: Any, acked: int) -> Any:
-        # A job or workflow id, or a unique key, already taken wrote nothing:
-        # nothing to wait for.
-        if reply == 1 and acked < self.config.wait_replicas:
-            raise NotReplicated(
-                f"{acked} of {self.config.wait_replicas} replicas acknowledged the "
-                f"job within {self.config.wait_timeout} s (WAIT_REPLICAS)."
-            )
-        return reply
+        return await replicas.awrite(self.config, script, keys, args)
 
     def prepare(
         self,
