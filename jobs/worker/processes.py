@@ -89,8 +89,10 @@ class Processes:
         """Start the fork server (it loads Django: ~1 s) and the children, off
         the event loop."""
         self.idle.append(await asyncio.to_thread(Slot, self.context))
-        more = [asyncio.to_thread(Slot, self.context) for _ in range(self.concurrency)]
-        self.idle += await asyncio.gather(*more[1:])
+        more = (
+            asyncio.to_thread(Slot, self.context) for _ in range(self.concurrency - 1)
+        )
+        self.idle += await asyncio.gather(*more)
 
     async def _slot(self) -> Slot:
         if self.idle:

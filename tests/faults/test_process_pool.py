@@ -68,6 +68,9 @@ def test_values_and_failures_come_back_from_the_child(worker_process):
     returns_set: Any = tasks.returns_set.enqueue()
     with pytest.raises((TypeError, TaskFailed)):
         returns_set.get(timeout=20)
+    # Starting the pool left no coroutine behind
+    # (before: "RuntimeWarning: coroutine 'to_thread' was never awaited").
+    assert "never awaited" not in worker.output()
 
 
 def test_sigterm_hands_back_a_function_running_in_a_child(worker_process, r):
