@@ -2,14 +2,9 @@ from __future__ import annotations
 
 from django.apps import AppConfig
 
-from jobs import registry
+from jobs import registry, sentry
 from jobs.schedules import checks  # noqa: F401 - registers the schedules' checks
 from jobs.signals import task_failed
-
-try:
-    from jobs import sentry
-except ImportError:  # sentry-sdk is not installed: nothing to report to
-    sentry = None  # type: ignore[assignment]
 
 
 class JobsConfig(AppConfig):
@@ -22,5 +17,4 @@ class JobsConfig(AppConfig):
         # As Celery's autodiscover_tasks(): every app's tasks.py, in every process,
         # so workers can run the tasks and results can name them.
         registry.autodiscover()
-        if sentry is not None:
-            task_failed.connect(sentry.report_failure, dispatch_uid="jobs.sentry")
+        task_failed.connect(sentry.report_failure, dispatch_uid="jobs.sentry")
