@@ -32,6 +32,7 @@ def ready() -> None:
 ready()
 
 WORKER_POLL = 1.0  # seconds between a child's checks that its worker lives
+STARTED = "started"  # what a child says when it takes a job
 
 
 def serve(conn: Connection, worker: int) -> None:
@@ -48,6 +49,7 @@ def serve(conn: Connection, worker: int) -> None:
             path, args, kwargs = conn.recv()
         except (EOFError, OSError):
             return
+        conn.send(STARTED)  # the job's timeout counts from here, not from the send
         reply = run(path, args, kwargs)
         try:
             conn.send(reply)

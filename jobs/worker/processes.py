@@ -109,6 +109,9 @@ class Processes:
         slot = await self._slot()
         try:
             slot.conn.send((path, args, kwargs))
+            # A child the machine has not scheduled yet (a fresh fork, a busy
+            # host) has not started the job: its time starts when it says so.
+            await self._reply(slot)
             async with asyncio.timeout(timeout):
                 ok, value, tb = await self._reply(slot)
         except BaseException:  # timed out, cancelled, or the child died
@@ -146,7 +149,8 @@ class Processes:
         self.retiring.add(stopping)
         stopping.add_done_callback(self.retiring.discard)
 
-    async def _reply(self, slot: Slot) -> tuple[bool, Any, str]:
+    async def _reply(self, slot: Slot) -> Any:
+        """The child's next message: child.STARTED, then (ok, value, traceback)."""
         loop = asyncio.get_running_loop()
         ready = loop.create_future()
         fd = slot.conn.fileno()
@@ -156,7 +160,7 @@ class Processes:
         finally:
             loop.remove_reader(fd)
         try:
-            reply: tuple[bool, Any, str] = slot.conn.recv()
+            reply = slot.conn.recv()
         except (EOFError, OSError):
             slot.process.join(1)
             raise ChildDied(

@@ -3,6 +3,7 @@ past their timeout (a thread cannot be), the worker serving on."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import time
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from django.tasks import default_task_backend
 
 from jobs import TaskFailed
+from jobs.redis.keys import IN_PROGRESS_KEY_PREFIX
 from tests import tasks
 from tests.servers import wait_until
 
@@ -55,6 +57,30 @@ def test_functions_past_their_timeout_are_killed_and_the_worker_serves_on(
     ]
     descendants = psutil.Process(worker.proc.pid).children(recursive=True)
     assert len(descendants) <= 4 + 2  # 4 children, the fork server, its tracker
+
+
+def test_a_childs_timeout_counts_from_when_it_starts_the_job(worker_process, r):
+    worker = worker_process("-c", "1", "--pool", "processes")
+    assert tasks.add.enqueue(1, 1).get(timeout=20) == 2  # the pool is up
+    pid = worker.proc.pid
+    tree = psutil.Process(pid).children(recursive=True)
+    [child] = [p for p in tree if p.ppid() != pid]  # the fork server's child
+    child.suspend()  # a child the machine does not schedule for a while
+    try:
+        result = tasks.hangs.enqueue("late")
+        wait_until(lambda: worker_holds(r, result.id), timeout=20, what="claimed")
+        time.sleep(2)  # twice the task's timeout, before the child can start it
+    finally:
+        with contextlib.suppress(psutil.NoSuchProcess):  # killed meanwhile
+            child.resume()
+    wait_until(lambda: finished(result), timeout=30, what="the job ended")
+    result.refresh()
+    assert runs(r, "late") == 1  # it started, then its second ran out
+    assert result.errors[-1].exception_class_path == "builtins.TimeoutError"
+
+
+def worker_holds(client, job_id: str) -> bool:
+    return client.exists(IN_PROGRESS_KEY_PREFIX + job_id) == 1
 
 
 def test_values_and_failures_come_back_from_the_child(worker_process):
