@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
+from django.db import transaction
 from django.tasks import task_backends
 from django.test import Client, override_settings
 
 from jobs import chain, chord
 from jobs.dashboard import monitor
+from jobs.models import Schedule
 from jobs.redis import connections
 from jobs.testing import drain
 from tests import tasks
@@ -346,3 +348,23 @@ def test_retrying_a_failed_step_queues_a_job_outside_the_workflow(admin_client):
     drain()
     failed.refresh()
     assert failed.status == "FAILED"
+
+
+@override_settings(USE_TZ=False, TIME_ZONE="Asia/Shanghai")
+def test_times_are_time_zone_time_as_in_the_admin_with_use_tz_off(admin_client):
+    # The seed's settings: a row's times read as the Schedule admin shows them,
+    # not in UTC without a word (before: 2030-01-01 19:04:05).
+    with transaction.atomic():
+        Schedule.objects.create(
+            name="once",
+            task="tests.tasks.add",
+            args=[1, 2],
+            clocked_time=datetime(2030, 1, 2, 3, 4, 5),
+        )
+    result = tasks.add.enqueue(1, 2)
+    page = admin_client.get(URL).content.decode()
+    assert "<td>2030-01-02 03:04:05</td>" in page  # its next run
+    job_page = admin_client.get(f"{URL}job/{result.id}/").content.decode()
+    enqueued = result.enqueued_at.strftime("%Y-%m-%d %H:%M:%S")  # naive Shanghai
+    assert f"<td>{enqueued}." in job_page  # with microseconds
+    assert f"<td>{enqueued}</td>" in page  # the queued job's row
