@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
@@ -76,9 +77,12 @@ def test_idle_worker_exits_promptly_on_sigint(worker_process):
 
 def test_burst_worker_drains_and_exits(worker_process):
     results = [tasks.add.enqueue(i, i) for i in range(20)]
+    # A deferred job is waited for (as arq's burst does): the README says so.
+    later = tasks.add.using(run_after=timedelta(seconds=1)).enqueue(1, 1)
     worker = worker_process("--burst", "-c", "5")
     assert worker.wait(30) == 0
     assert [r.get(timeout=1) for r in results] == [2 * i for i in range(20)]
+    assert later.get(timeout=1) == 2
 
 
 def test_unknown_backend_or_queue_is_a_clear_command_error(worker_process):
