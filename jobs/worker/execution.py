@@ -204,17 +204,27 @@ async def call_task(rt: Runtime, result: JobResult, running: Record) -> Any:
         reporter = ProgressReporter(rt.backend, running, rt.batcher)
         args.insert(0, JobsTaskContext(task_result=result, reporter=reporter))
     timeout = _timeout(rt, task)
-    if not inspect.iscoroutinefunction(task.func):
-        if rt.processes is not None and not task.takes_context:
-            return await rt.processes.call(
-                task.module_path, args, result.kwargs, timeout
-            )
-        call = functools.partial(run_sync, task.func, args, result.kwargs)
-        return await rt.threads.call(result.id, call, timeout)
-    if timeout is None:  # no timer to arm and reschedule for the common case
-        return await task.func(*args, **result.kwargs)
-    async with asyncio.timeout(timeout):
-        return await task.func(*args, **result.kwargs)
+    try:
+        if not inspect.iscoroutinefunction(task.func):
+            if rt.processes is not None and not task.takes_context:
+                return await rt.processes.call(
+                    task.module_path, args, result.kwargs, timeout
+                )
+            call = functools.partial(run_sync, task.func, args, result.kwargs)
+            return await rt.threads.call(result.id, call, timeout)
+        if timeout is None:  # no timer to arm and reschedule for the common case
+            return await task.func(*args, **result.kwargs)
+        async with asyncio.timeout(timeout):
+            return await task.func(*args, **result.kwargs)
+    except TimeoutError as exc:
+        # asyncio's own is bare (TimeoutError() from a CancelledError): say whose
+        # time ran out, as Celery's TimeLimitExceeded does. A task's own
+        # TimeoutError is its failure, left as it is.
+        if timeout is None or not isinstance(exc.__cause__, asyncio.CancelledError):
+            raise
+        raise TimeoutError(
+            f"Task {task.module_path} ran past its timeout of {timeout:g} s."
+        ) from None
 
 
 def _retry_delay(task: JobsTask, attempt: int, exc: BaseException) -> float:

@@ -85,6 +85,9 @@ async def test_async_timeout_fails_the_job():
     await result.arefresh()
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[-1].exception_class_path == "builtins.TimeoutError"
+    assert "Task tests.tasks.slow_async ran past its timeout of" in (
+        result.errors[-1].traceback
+    )
 
 
 async def test_sync_timeout_fails_the_job():
@@ -93,6 +96,9 @@ async def test_sync_timeout_fails_the_job():
     await result.arefresh()
     assert result.status == TaskResultStatus.FAILED
     assert result.errors[-1].exception_class_path == "builtins.TimeoutError"
+    assert "Task tests.tasks.slow_sync ran past its timeout of" in (
+        result.errors[-1].traceback
+    )
 
 
 async def test_context_is_passed_when_asked():
