@@ -15,11 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from scratch_redis import scratch_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = {
@@ -27,12 +28,6 @@ MODES = {
     "arq": ["-m", "arq", "jobs.arq.WorkerSettings", "--burst"],
 }
 ENQUEUE = "from webproject.tasks import add\nfor i in range({n}): add.enqueue(i, 1)\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def python(args: list[str], env: dict[str, str]) -> None:
@@ -68,11 +63,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=100)
     n = parser.parse_args().n
     tmp = Path(tempfile.mkdtemp(prefix="arq-coverage-"))
-    port = free_port()
-    redis = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
+    with scratch_redis() as port:
+        run_modes(n, port, tmp)
+
+
+def run_modes(n: int, port: int, tmp: Path) -> None:
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "settings.dev",
@@ -81,13 +76,9 @@ def main() -> None:
         "COVERAGE_RCFILE": str(tmp / "coveragerc"),  # not the project's settings
     }
     (tmp / "coveragerc").write_text("[run]\n")
-    try:
-        python(["manage.py", "migrate", "-v", "0"], env)
-        for mode in MODES:
-            measure(mode, n, env, tmp)
-    finally:
-        redis.terminate()
-        redis.wait()
+    python(["manage.py", "migrate", "-v", "0"], env)
+    for mode in MODES:
+        measure(mode, n, env, tmp)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +23,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "settings.dev")
 
 import django  # noqa: E402
 import redis  # noqa: E402
+from scratch_redis import scratch_redis  # noqa: E402
 
 django.setup()
 
@@ -48,12 +47,6 @@ RECORD = {
     "queue": "default",
     "return_value": None,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def redis_cpu(client: redis.Redis) -> float:
@@ -89,19 +82,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=5)
     options = parser.parse_args()
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
+    with scratch_redis() as port:
         client = redis.Redis(port=port)
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         wire = SyncWire(client.connection_pool)
         rows: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
         for _ in range(options.rounds):
@@ -113,9 +95,6 @@ def main() -> None:
             server_us = statistics.median(r[1] for r in rows[arq])
             costs = f"worker {worker:5.1f} µs/job encoding, Redis {server_us:5.1f}"
             print(f"{label}: {costs} µs/job FINISH")
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ printed. Jobs are claimed 10 at a time, as a worker with free slots does.
 from __future__ import annotations
 
 import argparse
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import redis  # noqa: E402
+from scratch_redis import scratch_redis  # noqa: E402
 
 from jobs.redis import scripts  # noqa: E402
 from jobs.redis.keys import priority_prefix, queue_key  # noqa: E402
@@ -33,12 +33,6 @@ from jobs.redis.scripts import LuaScript  # noqa: E402
 QUEUE = "bench"
 BATCH = 10  # jobs per claim
 PRIORITIES = (5, 0, -5)  # the spread variant's
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def base_claim(rev: str) -> LuaScript:
@@ -103,19 +97,8 @@ def main() -> None:
         "this checkout: priority 0": (scripts.CLAIM, True, (0,)),
         "this checkout: 3 priorities": (scripts.CLAIM, True, PRIORITIES),
     }
-    port = free_port()
-    server = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-    )
-    try:
+    with scratch_redis() as port:
         client = redis.Redis(port=port)
-        for _ in range(100):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.05)
         figures: dict[str, list[float]] = {name: [] for name in variants}
         for _ in range(options.rounds):
             for name, (script, new, priorities) in variants.items():
@@ -124,9 +107,6 @@ def main() -> None:
                 figures[name].append(claim_all(client, script, options.n, new))
         for name, values in figures.items():
             print(f"{name:32} {statistics.median(values):6.2f} µs Redis CPU / job")
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

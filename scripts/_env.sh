@@ -87,25 +87,19 @@ ensure_chromium() {
   [[ -x /usr/bin/chromium ]] || die "chromium is not installed: apt-get install chromium (the browser tests need it)"
 }
 
-# redis-server from Debian when missing.
-ensure_redis_server() {
-  command -v redis-server >/dev/null && return
-  apt_install redis-server || true
-  command -v redis-server >/dev/null \
-    || die "redis-server is not installed: apt-get install redis-server, then run again"
-  # The package starts a system service on 6379; we run our own instances.
-  (command -v systemctl >/dev/null && systemctl disable --now redis-server >/dev/null 2>&1) || true
+# A Debian program (its package has the same name) when missing. The package
+# starts a system service on 6379; we run instances of our own, so it is disabled.
+ensure_debian_server() {
+  local program=$1
+  command -v "$program" >/dev/null && return
+  apt_install "$program" || true
+  command -v "$program" >/dev/null \
+    || die "$program is not installed: apt-get install $program, then run again"
+  (command -v systemctl >/dev/null && systemctl disable --now "$program" >/dev/null 2>&1) || true
 }
 
-# redis-sentinel from Debian when missing (the Sentinel failover tests).
-ensure_redis_sentinel() {
-  command -v redis-sentinel >/dev/null && return
-  apt_install redis-sentinel || true
-  command -v redis-sentinel >/dev/null \
-    || die "redis-sentinel is not installed: apt-get install redis-sentinel, then run again"
-  # Its system service watches 6379; the tests start sentinels of their own.
-  (command -v systemctl >/dev/null && systemctl disable --now redis-sentinel >/dev/null 2>&1) || true
-}
+ensure_redis_server() { ensure_debian_server redis-server; }
+ensure_redis_sentinel() { ensure_debian_server redis-sentinel; }  # the failover tests
 
 # The directory of Debian's PostgreSQL programs (initdb, pg_ctl), newest version
 # first; installs the `postgresql` package when there is none. Our clusters are

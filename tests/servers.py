@@ -42,6 +42,15 @@ def free_port(below: int = 65536) -> int:
 CLUSTER_PORT_MAX = 65536 - 10000
 
 
+def installed(program: str) -> str:
+    """The path of Debian's `program` (its package has the same name), or stop
+    the session saying how to get it."""
+    binary = shutil.which(program)
+    if binary is None:
+        pytest.exit(f"{program} is not installed: apt-get install {program}", 2)
+    return binary
+
+
 class RedisServer:
     """A redis-server subprocess on a free loopback port, restartable."""
 
@@ -58,11 +67,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.exit(
-                "redis-server is not installed: apt-get install redis-server", 2
-            )
+        binary = installed("redis-server")
         if self.dir is None:
             self.dir = tempfile.mkdtemp(prefix="jobs-redis-")
         self.proc = subprocess.Popen(
@@ -125,11 +130,7 @@ class SentinelSet:
         return f"redis+sentinel://{hosts}/{self.service}/0"
 
     def start(self) -> None:
-        binary = shutil.which("redis-sentinel")
-        if binary is None:
-            pytest.exit(
-                "redis-sentinel is not installed: apt-get install redis-sentinel", 2
-            )
+        binary = installed("redis-sentinel")
         self.master.start()
         for _ in range(2):
             replica = RedisServer(
