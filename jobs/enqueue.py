@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import threading
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -94,8 +95,8 @@ def prepare(
         PRIORITIES_KEY_PREFIX + queue,
     ]
     reserve_ms = 1000 * (reserve or min(UNIQUE_TTL, store.ttl))
-    if task.unique:  # after the counting hash's slot (see counted())
-        keys += ["", lock_key(task, args, kwargs)]
+    if task.unique:  # after the counting keys' slots (see counted())
+        keys += ["", "", lock_key(task, args, kwargs)]
     argv = [
         result.id,
         payload,
@@ -137,12 +138,15 @@ def new_result(
     )
 
 
-def counted(job: Prepared, hash_key: str, field: str) -> Prepared:
-    """`job`, counted (HINCRBY) in the hash `hash_key` under `field` by the
-    script that queues it, so the count and the job are written together."""
-    lock = job.keys[7:]  # a unique task's lock, after the hash
-    keys = [*job.keys[:6], hash_key, *lock]
-    return replace(job, keys=keys, args=[*job.args[:9], field])
+def counted(job: Prepared, hash_key: str, unwritten_key: str, field: str) -> Prepared:
+    """`job`, counted by the script that queues it, so the count and the job
+    are written together: `field` of the hash `hash_key` goes up by one (the
+    hash's `epoch` set to now if it starts), and the new total is noted under
+    `field` in the sorted set `unwritten_key`."""
+    lock = job.keys[8:]  # a unique task's lock, after the counting keys
+    keys = [*job.keys[:6], hash_key, unwritten_key, *lock]
+    epoch = time.time_ns() // 1000
+    return replace(job, keys=keys, args=[*job.args[:9], field, epoch])
 
 
 def check_call(task: JobsTask, args: list[Any], kwargs: dict[str, Any]) -> None:

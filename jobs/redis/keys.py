@@ -50,8 +50,11 @@ METRICS_KEY = "jobs:metrics"  # hash: counters and duration histograms, by task
 WORKER_KEY_PREFIX = "jobs:worker:"  # + worker id: hash describing a live worker
 SCHEDULES_CHANNEL = "jobs:schedules"  # pub/sub: pks of changed Schedule rows, or "*"
 SCHEDULES_LAST_KEY = "jobs:schedules:last"  # hash: schedule key -> its last job id
-# hash: Schedule pk -> runs enqueued but not yet added to its run_count
-SCHEDULES_UNCOUNTED_KEY = "jobs:schedules:uncounted"
+# hash: Schedule pk -> runs ever enqueued (only grows), and `epoch`: when the
+# hash began (us), so that a Redis that lost it is told apart from one that did not
+SCHEDULES_RUNS_KEY = "jobs:schedules:runs"
+# sorted set: Schedule pk -> its total in SCHEDULES_RUNS_KEY not yet in the database
+SCHEDULES_UNWRITTEN_KEY = "jobs:schedules:unwritten"
 WORKFLOW_KEY_PREFIX = "jobs:workflow:"  # + workflow id: hash, see jobs.redis.flows
 WORKFLOWS_KEY = "jobs:workflows"  # sorted set: workflow id -> created (ms)
 WORKFLOWS_MAX = 10_000  # entries kept in WORKFLOWS_KEY (the hashes expire alone)
@@ -101,7 +104,8 @@ __all__ = [
     "RETRY_KEY_PREFIX",
     "SCHEDULES_CHANNEL",
     "SCHEDULES_LAST_KEY",
-    "SCHEDULES_UNCOUNTED_KEY",
+    "SCHEDULES_RUNS_KEY",
+    "SCHEDULES_UNWRITTEN_KEY",
     "TURNS_KEY_SUFFIX",
     "UNIQUE_KEY_PREFIX",
     "UNIQUE_TTL",

@@ -22,16 +22,18 @@ from jobs.redis.lua import Wait as Wait
 from jobs.redis.lua import now_ms as now_ms
 
 # KEYS: job, queue (of the job's priority), wake, unique, result, the queue's
-#       priorities set, a hash counting the job when it is queued (schedules'
-#       runs; '' = none), and for a `unique` task its lock
+#       priorities set, a hash counting the job when it is queued and a sorted
+#       set of the counts not yet written elsewhere (schedules' runs, see
+#       jobs.schedules.notify; '' = none), and for a `unique` task its lock
 # ARGV: id, payload, score, job ttl ms, unique ttl ms ('' = no unique id),
 #       result record ('' = stored elsewhere), result ttl ms, max wake tokens,
-#       priority ('' for 0), the counting hash's field (with the 7th key)
+#       priority ('' for 0), and with the 7th key: the counter's field and the
+#       hash's epoch if it starts now
 # Returns 1 when queued, 0 when the id was taken, or the id of the job holding
 # the lock while that job exists (queued, running or retrying): nothing written.
 ENQUEUE = LuaScript("""
-if KEYS[8] then
-  local holder = redis.call('GET', KEYS[8])
+if KEYS[9] then
+  local holder = redis.call('GET', KEYS[9])
   if holder and redis.call('EXISTS', 'arq:job:' .. holder) == 1 then
     return holder
   end
@@ -44,8 +46,11 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[4])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 if ARGV[9] ~= '' then redis.call('ZADD', KEYS[6], ARGV[9], ARGV[9]) end
-if KEYS[7] and KEYS[7] ~= '' then redis.call('HINCRBY', KEYS[7], ARGV[10], 1) end
-if KEYS[8] then redis.call('SET', KEYS[8], ARGV[1], 'PX', ARGV[4]) end
+if KEYS[7] and KEYS[7] ~= '' then
+  redis.call('HSETNX', KEYS[7], 'epoch', ARGV[11])
+  redis.call('ZADD', KEYS[8], redis.call('HINCRBY', KEYS[7], ARGV[10], 1), ARGV[10])
+end
+if KEYS[9] then redis.call('SET', KEYS[9], ARGV[1], 'PX', ARGV[4]) end
 if ARGV[6] ~= '' then redis.call('SET', KEYS[5], ARGV[6], 'PX', ARGV[7]) end
 redis.call('LPUSH', KEYS[3], 1)
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1)

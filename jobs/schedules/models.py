@@ -143,6 +143,11 @@ class Schedule(models.Model):
     description = models.TextField(blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
     run_count = models.PositiveIntegerField(default=0, editable=False)
+    # Which of Redis's run totals run_count includes (jobs.schedules.counting).
+    runs_epoch = models.BigIntegerField(default=0, db_default=0, editable=False)
+    runs_counted = models.PositiveBigIntegerField(
+        default=0, db_default=0, editable=False
+    )
     last_result_id = models.CharField(
         max_length=200, blank=True, default="", editable=False
     )

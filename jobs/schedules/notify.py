@@ -20,8 +20,10 @@ from jobs.redis import connections
 from jobs.redis.keys import (
     SCHEDULES_CHANNEL,
     SCHEDULES_LAST_KEY,
-    SCHEDULES_UNCOUNTED_KEY,
+    SCHEDULES_RUNS_KEY,
+    SCHEDULES_UNWRITTEN_KEY,
 )
+from jobs.schedules.counting import Totals
 
 if TYPE_CHECKING:
     import redis.asyncio
@@ -56,31 +58,50 @@ def publish_change(pks: Iterable[int] | None) -> None:
 
 
 def forget_last_runs(pks: Iterable[int]) -> None:
-    """Drop deleted schedules' last job ids, kept in Redis for missed runs."""
-    keys = [f"db:{pk}" for pk in pks]
+    """Drop deleted schedules' last job ids (kept in Redis for missed runs) and
+    run totals."""
+    fields = [str(pk) for pk in pks]
+    keys = [f"db:{pk}" for pk in fields]
     for client in _schedule_redises():
         try:
-            client.hdel(SCHEDULES_LAST_KEY, *keys)
+            with client.pipeline(transaction=False) as pipe:
+                pipe.hdel(SCHEDULES_LAST_KEY, *keys)
+                pipe.hdel(SCHEDULES_RUNS_KEY, *fields)
+                pipe.zrem(SCHEDULES_UNWRITTEN_KEY, *fields)
+                pipe.execute()
         except RedisError as e:  # a few stale bytes; nothing reads them again
             logger.warning("could not drop deleted schedules' last runs: %s", e)
 
 
 class RedisRunCounts:
-    """Schedules' runs not yet added to `Schedule.run_count`, in a Redis hash
-    (pk -> runs) that the script queueing a run increments (enqueue.counted)."""
+    """Schedules' runs as the script queueing each run counts them
+    (enqueue.counted): a total per schedule that only grows, and the totals
+    not yet written to the database (see jobs.schedules.counting)."""
 
     def __init__(self, pool: redis.asyncio.Redis) -> None:
         self.pool = pool
 
-    async def take(self) -> dict[int, int]:
+    async def unwritten(self) -> Totals | None:
         async with self.pool.pipeline(transaction=True) as pipe:
-            pipe.hgetall(SCHEDULES_UNCOUNTED_KEY)
-            pipe.delete(SCHEDULES_UNCOUNTED_KEY)
-            counts, _ = await pipe.execute()
-        return {int(pk): int(count) for pk, count in counts.items()}
+            pipe.zrange(SCHEDULES_UNWRITTEN_KEY, 0, -1, withscores=True)
+            pipe.hget(SCHEDULES_RUNS_KEY, "epoch")
+            totals, epoch = await pipe.execute()
+        if not totals or epoch is None:
+            return None
+        return Totals(int(epoch), {int(pk): int(n) for pk, n in totals})
 
-    async def give_back(self, counts: dict[int, int]) -> None:
-        async with self.pool.pipeline(transaction=True) as pipe:
-            for pk, count in counts.items():
-                pipe.hincrby(SCHEDULES_UNCOUNTED_KEY, str(pk), count)
-            await pipe.execute()
+    async def written(self, totals: Totals) -> None:
+        """Forget the totals the database now has (not those that grew since)."""
+        args = [str(x) for pk, n in totals.runs.items() for x in (pk, n)]
+        await self.pool.eval(FORGET_WRITTEN, 1, SCHEDULES_UNWRITTEN_KEY, *args)  # type: ignore[misc]
+
+
+# ARGV: pk, total, pk, total...: each pk's entry is removed if it still has
+# that total (a run queued since then raised it: it stays, for the next write).
+FORGET_WRITTEN = """
+for i = 1, #ARGV, 2 do
+  if tonumber(redis.call('ZSCORE', KEYS[1], ARGV[i])) == tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+"""

@@ -39,7 +39,8 @@ from jobs.exceptions import EnqueueError, JobsError
 from jobs.redis.keys import (
     SCHEDULES_CHANNEL,
     SCHEDULES_LAST_KEY,
-    SCHEDULES_UNCOUNTED_KEY,
+    SCHEDULES_RUNS_KEY,
+    SCHEDULES_UNWRITTEN_KEY,
     UNIQUE_TTL,
 )
 from jobs.schedules import entries, static
@@ -241,7 +242,9 @@ class Scheduler:
                 reserve=UNIQUE_TTL,  # a day, whatever RESULT_TTL: no run twice
             )
             if entry.pk is not None:  # run_count: see sources.StateWriter
-                prepared = counted(prepared, SCHEDULES_UNCOUNTED_KEY, str(entry.pk))
+                prepared = counted(
+                    prepared, SCHEDULES_RUNS_KEY, SCHEDULES_UNWRITTEN_KEY, str(entry.pk)
+                )
             queued = await self.backend.asubmit(prepared)
         except EnqueueError as e:
             logger.warning(

@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from jobs.exceptions import JobsError
 from jobs.schedules import entries
+from jobs.schedules.counting import Totals
 from jobs.schedules.cronjob import ScheduleCronJob
 from jobs.schedules.models import Schedule, to_db
 
@@ -108,28 +109,28 @@ def converted(
 
 
 class RunCounts(Protocol):
-    """Runs enqueued but not yet in `Schedule.run_count`, kept where the
-    enqueue was recorded (Redis: see jobs.schedules.notify.RedisRunCounts)."""
+    """Runs counted where they are enqueued (Redis: see
+    jobs.schedules.notify.RedisRunCounts and jobs.schedules.counting)."""
 
-    async def take(self) -> dict[int, int]:
-        """Remove and return every schedule's uncounted runs, by pk."""
+    async def unwritten(self) -> Totals | None:
+        """The totals of the schedules whose runs the database may lack."""
 
-    async def give_back(self, counts: dict[int, int]) -> None:
-        """Put back counts taken but not written."""
+    async def written(self, totals: Totals) -> None:
+        """Note that the database has `totals`."""
 
 
 class StateWriter:
     """Write each schedule's last run and run count to the database, in batches.
 
-    A run is counted where it is enqueued (`counts`: by the script that queues
-    it), so a worker killed before its next flush leaves no run uncounted:
-    whichever worker flushes next takes the count over.
+    A run is counted where it is enqueued (`counts`), and written from there
+    by whichever worker flushes next, as many times as it takes: a worker
+    killed before or during its flush leaves no run uncounted, and none is
+    counted twice (see jobs.schedules.counting).
     """
 
     def __init__(self, counts: RunCounts | None = None) -> None:
         self.pending: dict[int, tuple[datetime, str, int, bool]] = {}
         self.counts = counts
-        self.held: dict[int, int] = {}  # counts taken that the database refused
 
     def add(self, pk: int, tick: datetime, job_id: str, *, disable: bool) -> None:
         """Note a run (counted in `counts` when it was queued)."""
@@ -142,65 +143,71 @@ class StateWriter:
             await self.flush()
 
     async def flush(self) -> None:
-        taken = await self._take()
-        if not self.pending and not taken:
+        totals = await self._unwritten()
+        if not self.pending and totals is None:
             return
         batch, self.pending = self.pending, {}
         try:
-            await sync_to_async(write_states)(batch, taken)
+            await sync_to_async(write_states)(batch, totals)
         except Exception as e:  # the runs happened; only their bookkeeping is late
             logger.warning("schedules: could not record last runs: %s", e)
             for pk, state in batch.items():
                 self.pending.setdefault(pk, state)
-            await self._give_back(taken)
+            return
+        if totals is not None and self.counts is not None:
+            try:
+                await self.counts.written(totals)
+            except RedisError as e:  # written again next time: the same write
+                logger.warning("schedules: could not note counts written: %s", e)
 
-    async def _take(self) -> dict[int, int]:
-        taken, self.held = self.held, {}
+    async def _unwritten(self) -> Totals | None:
         if self.counts is None:
-            return taken
+            return None
         try:
-            more = await self.counts.take()
+            return await self.counts.unwritten()
         except RedisError as e:  # left where they are, for a later flush
             logger.warning("schedules: could not read run counts: %s", e)
-            return taken
-        for pk, count in more.items():
-            taken[pk] = taken.get(pk, 0) + count
-        return taken
-
-    async def _give_back(self, taken: dict[int, int]) -> None:
-        if not taken:
-            return
-        try:
-            if self.counts is None:
-                raise RedisError("no store for run counts")
-            await self.counts.give_back(taken)
-        except RedisError:
-            self.held = taken  # kept here until a flush succeeds
+            return None
 
 
 def write_states(
-    batch: dict[int, tuple[datetime, str, int, bool]],
-    counts: dict[int, int] | None = None,
+    batch: dict[int, tuple[datetime, str, int, bool]], totals: Totals | None = None
 ) -> None:
-    """Write last runs (`batch`) and add runs counted elsewhere (`counts`)."""
-    counts = counts or {}
+    """Write last runs (`batch`: tick, job id, runs to add, disable) and the
+    run totals Redis counted (`totals`)."""
+    runs = totals.runs if totals is not None else {}
     # Rows are locked in primary-key order: two workers flushing overlapping
     # batches then queue behind each other instead of deadlocking (PostgreSQL
     # aborts one of two transactions that lock the same rows in opposite orders).
     with transaction.atomic():
-        for pk in sorted(batch.keys() | counts.keys()):
-            changes: dict[str, Any] = {}
-            count = counts.get(pk, 0)
-            if pk in batch:
-                tick, job_id, own, disable = batch[pk]
-                changes.update(last_run_at=to_db(tick), last_result_id=job_id)
-                count += own
-                if disable:
-                    changes["enabled"] = False
-            if count:
-                changes["run_count"] = F("run_count") + count
-            if changes:
-                Schedule.objects.filter(pk=pk).update(**changes)
+        for pk in sorted(batch.keys() | runs.keys()):
+            if pk in runs and totals is not None:
+                take_total(pk, totals.epoch, runs[pk])
+            if pk not in batch:
+                continue
+            tick, job_id, own, disable = batch[pk]
+            changes: dict[str, Any] = {
+                "last_run_at": to_db(tick),
+                "last_result_id": job_id,
+            }
+            if own:
+                changes["run_count"] = F("run_count") + own
+            if disable:
+                changes["enabled"] = False
+            Schedule.objects.filter(pk=pk).update(**changes)
+
+
+def take_total(pk: int, epoch: int, total: int) -> None:
+    """Add to a schedule's run_count the runs of Redis's `total` it lacks: the
+    same write however often it is repeated (see jobs.schedules.counting)."""
+    rows = Schedule.objects.filter(pk=pk)
+    added = rows.filter(runs_epoch=epoch, runs_counted__lt=total).update(
+        run_count=F("run_count") + total - F("runs_counted"), runs_counted=total
+    )
+    if not added:  # the first total of a new epoch: counted from zero
+        rows.filter(runs_epoch__lt=epoch).update(
+            run_count=F("run_count") + total, runs_epoch=epoch, runs_counted=total
+        )
 
 
 def log_reloads(changes: list[Change], gone: set[str]) -> None:

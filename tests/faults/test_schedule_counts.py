@@ -1,15 +1,16 @@
-"""A schedule's run_count counts every run, even when the worker that enqueued
-a run is killed before it wrote that run to the database."""
+"""A schedule's run_count counts every run once, even when the worker that
+enqueued a run is killed before, or while, it writes that run to the database."""
 
 from __future__ import annotations
 
 import signal
+import time
 from datetime import timedelta
 
 import pytest
 from django.db import transaction
 
-from jobs.models import Schedule
+from jobs.schedules.models import Schedule
 from tests.servers import wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
@@ -19,14 +20,21 @@ def ticks(r, pk: int) -> int:
     return len(r.keys(f"jobs:unique:schedule:{pk}:*"))
 
 
-def test_run_count_survives_workers_killed_right_after_enqueuing(worker_process, r):
+@pytest.fixture
+def every_second() -> Schedule:
     with transaction.atomic():
-        schedule = Schedule.objects.create(
+        return Schedule.objects.create(
             name="every-second",
             task="tests.tasks.add",
             args=[1, 2],
             interval=timedelta(seconds=1),
         )
+
+
+def test_run_count_survives_workers_killed_right_after_enqueuing(
+    worker_process, r, every_second
+):
+    schedule = every_second
     for kill in range(3):
         worker = worker_process()
         # SIGKILL within ~20 ms of a run's enqueue: before the worker's next
@@ -37,5 +45,26 @@ def test_run_count_survives_workers_killed_right_after_enqueuing(worker_process,
     last = worker_process()
     wait_until(lambda: ticks(r, schedule.pk) > 3, timeout=20)
     last.stop()  # SIGTERM: the last flush
+    schedule.refresh_from_db()
+    assert schedule.run_count == ticks(r, schedule.pk)
+
+
+def test_run_count_survives_a_worker_killed_while_writing_it(
+    worker_process, r, every_second
+):
+    """The worker reads Redis's counts, then blocks on the row this test holds
+    locked (SQLite: the database's write lock) and is killed there: what it
+    read must still be counted, by the next worker."""
+    schedule = every_second
+    with transaction.atomic():
+        Schedule.objects.filter(pk=schedule.pk).update(description="held")
+        worker = worker_process()
+        wait_until(lambda: ticks(r, schedule.pk) >= 2, timeout=20)
+        time.sleep(0.6)  # a flush (every 0.5 s) since: blocked on the lock
+        worker.signal(signal.SIGKILL)
+        worker.wait(5)
+    last = worker_process()
+    wait_until(lambda: ticks(r, schedule.pk) >= 3, timeout=20)
+    last.stop()
     schedule.refresh_from_db()
     assert schedule.run_count == ticks(r, schedule.pk)

@@ -18,6 +18,7 @@ from django.db import connection, connections
 from django.test import override_settings
 from django.utils import timezone
 
+from jobs.schedules.counting import Totals
 from jobs.schedules.models import Schedule, to_db
 from jobs.schedules.sources import read_changes, write_states
 
@@ -225,3 +226,25 @@ def test_two_workers_recording_the_same_schedules_at_once_both_succeed(row):
     assert errors == []
     counts = Schedule.objects.order_by("pk").values_list("run_count", flat=True)
     assert list(counts) == [2, 2]
+
+
+def test_a_run_total_is_counted_once_however_often_it_is_written(row):
+    """Each worker's flush writes Redis's totals until Redis hears the database
+    has them: the same totals written again, or late, add nothing; a new epoch
+    (a Redis that lost its hash) counts from zero."""
+    schedule = row()
+    first = Totals(epoch=1_000, runs={schedule.pk: 3})
+    write_states({}, first)
+    write_states({}, first)  # a worker killed before it said it was written
+    assert run_count(schedule) == 3
+    write_states({}, Totals(epoch=1_000, runs={schedule.pk: 5}))
+    write_states({}, first)  # read before the write above, written after it
+    assert run_count(schedule) == 5
+    write_states({}, Totals(epoch=2_000, runs={schedule.pk: 2}))  # Redis lost it
+    write_states({}, Totals(epoch=1_000, runs={schedule.pk: 6}))  # the old epoch
+    assert run_count(schedule) == 7
+
+
+def run_count(schedule: Schedule) -> int:
+    schedule.refresh_from_db()
+    return schedule.run_count

@@ -16,7 +16,7 @@ from django.core.cache.backends.redis import RedisCache
 
 from jobs import records
 from jobs.conf import JobsOptions
-from jobs.enqueue import ENTROPY_CHUNK, due, new_id, prepare
+from jobs.enqueue import ENTROPY_CHUNK, counted, due, new_id, prepare
 from jobs.exceptions import PayloadTooLarge, SerializationError, TaskFailed
 from jobs.failures import arq_loads
 from jobs.records import arq_result
@@ -132,9 +132,12 @@ def test_prepare_names_the_priority_queue_and_the_unique_lock(config):
     again = prepare(task, [1, 2], {}, alias="default", config=config, store=store)
     assert job.keys[1] == "jobs:queue:default:7"
     assert job.args[8] == 7
-    assert job.keys[6] == ""  # no counting hash (see enqueue.counted)
-    assert job.keys[7].startswith("jobs:lock:tests.tasks.add:args:")
-    assert again.keys[7] == job.keys[7] and again.result.id != job.result.id
+    assert job.keys[6:8] == ["", ""]  # no counting keys (see enqueue.counted)
+    assert job.keys[8].startswith("jobs:lock:tests.tasks.add:args:")
+    assert again.keys[8] == job.keys[8] and again.result.id != job.result.id
+    run = counted(job, "runs", "unwritten", "7")  # a schedule's run of it
+    assert run.keys[6:] == ["runs", "unwritten", job.keys[8]]
+    assert run.args[9] == "7" and run.args[10] > 0  # the field, the epoch
 
 
 def test_prepare_on_the_queues_redis_hands_the_record_to_the_script(config):
