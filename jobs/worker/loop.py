@@ -246,12 +246,13 @@ class JobsWorker(Worker):
 
     async def drain(self) -> None:
         """Let running jobs finish within the grace period, then hand the rest back."""
-        deadline = time.monotonic() + self.grace
-        while self.running and time.monotonic() < deadline:
+        started = time.monotonic()
+        # The deadline is read at each wake-up: a second signal sets grace to 0.
+        while self.running and time.monotonic() < started + self.grace:
             self.slot_freed.clear()
             try:
                 await asyncio.wait_for(
-                    self.slot_freed.wait(), deadline - time.monotonic()
+                    self.slot_freed.wait(), started + self.grace - time.monotonic()
                 )
             except TimeoutError:
                 break

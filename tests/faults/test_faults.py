@@ -127,6 +127,21 @@ def test_sigterm_hands_back_a_job_longer_than_the_grace_period(worker_process, r
     assert "handed back to the queue" in worker.output()
 
 
+def test_a_second_sigterm_hands_the_running_job_back_at_once(worker_process, r):
+    # Before, the second signal logged "handing running jobs back now" and the
+    # worker still waited out the whole grace period (here, the job).
+    worker = worker_process("--grace", "60", JOBS_TEST_OPTIONS=FAST)
+    result = tasks.counted.enqueue("second-signal", 60)
+    wait_until(lambda: runs(r, "second-signal") == 1)
+    worker.signal(signal.SIGTERM)
+    wait_until(lambda: "waiting up to 60 s for 1 running" in worker.output())
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(15) == 0  # raised TimeoutExpired before: 60 s to go
+    result.refresh()
+    assert result.status == "READY"
+    assert "handed back to the queue" in worker.output()
+
+
 def test_sigterm_exits_in_time_even_with_a_plain_function_running(worker_process, r):
     worker = worker_process("--grace", "1")
     result = tasks.counted_sync.enqueue("sync-slow", 30)
