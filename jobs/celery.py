@@ -22,11 +22,11 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from django.conf import settings
 from django.tasks import task as django_task
 from django.tasks.exceptions import InvalidTask
 from django.utils import timezone
 
+from jobs import conf
 from jobs.asyncresult import AsyncResult, ResultSet
 from jobs.celeryflows import chain, chord, group
 from jobs.celeryruns import (
@@ -219,14 +219,14 @@ class Celery:
 
 
 class Conf(dict[str, Any]):
-    """`app.conf`: kept, not read, except a beat schedule, which goes into
-    settings (workers read settings.CELERYBEAT_SCHEDULE with JOBS_SCHEDULES).
+    """`app.conf`: kept, not read, except a beat schedule, which workers run
+    with the settings' ones (jobs.conf.CODE_SCHEDULES; over settings' Celery
+    schedules, as Celery's conf.update() is over its config object).
     Workers must import the module that makes the app: list it in IMPORTS."""
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         values = dict(*args, **kwargs)
         for name in ("CELERYBEAT_SCHEDULE", "beat_schedule"):
             if name in values:
-                known = getattr(settings, "CELERYBEAT_SCHEDULE", None) or {}
-                settings.CELERYBEAT_SCHEDULE = {**known, **values[name]}
+                conf.CODE_SCHEDULES.update(values[name])
         super().update(values)

@@ -195,6 +195,10 @@ def redact(url: str) -> str:
 
 
 CELERY_SCHEDULES = ("CELERY_BEAT_SCHEDULE", "CELERYBEAT_SCHEDULE")
+# Beat schedules given in code (a jobs.celery app's conf.update()). Kept here,
+# not in settings: in Celery's layout the settings package imports the app
+# module, and Django builds its settings object anew after that import.
+CODE_SCHEDULES: dict[str, Any] = {}
 
 
 def celery_entry(item: Any) -> Any:
@@ -239,13 +243,16 @@ class JobsSettings:
     @property
     def SCHEDULES(self) -> dict[str, Any]:
         """JOBS_SCHEDULES, and Celery's beat schedules (CELERY_BEAT_SCHEDULE,
-        CELERYBEAT_SCHEDULE) under it, so moved settings run as they are."""
+        CELERYBEAT_SCHEDULE, then a Celery app's conf.update()) under it, so
+        moved settings and code run as they are."""
         from django.conf import settings
 
         found: dict[str, Any] = {}
-        for name in CELERY_SCHEDULES:
-            items = getattr(settings, name, None) or {}
-            found.update({key: celery_entry(item) for key, item in items.items()})
+        for items in [getattr(settings, name, None) for name in CELERY_SCHEDULES]:
+            found.update(
+                {key: celery_entry(item) for key, item in (items or {}).items()}
+            )
+        found.update({key: celery_entry(item) for key, item in CODE_SCHEDULES.items()})
         found.update(getattr(settings, "JOBS_SCHEDULES", None) or {})
         return found
 

@@ -52,9 +52,13 @@ def discoverable(module: str) -> bool:
 
     Workers load every app of settings.INSTALLED_APPS. This process's app
     registry may hold fewer (a TransactionTestCase with `available_apps`
-    narrows it), so an app counts if either has it.
+    narrows it), so an app counts if either has it. Before the registry is
+    ready (a task made while settings load: Celery's app module imported by
+    the settings package's __init__.py), settings alone say.
     """
-    names = [config.name for config in apps.get_app_configs()]
+    names = (
+        [config.name for config in apps.get_app_configs()] if apps.apps_ready else []
+    )
     if _under(module, names, extra_modules()):
         return True
     return _under(module, [app_name(entry) for entry in installed_apps()], [])

@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
+from jobs import conf
 from tests.redis_fixtures import *  # noqa: F403
 from tests.servers import ROOT
 
@@ -36,6 +37,5 @@ def seed() -> Iterator[dict[str, str]]:
             yield env
     finally:
         sys.path.remove(str(SEED))
-        # website.celery's app.conf.update() set it in this process too.
-        if hasattr(settings, "CELERYBEAT_SCHEDULE"):
-            del settings.CELERYBEAT_SCHEDULE
+        # website.celery's app.conf.update() ran in this process too.
+        conf.CODE_SCHEDULES.clear()

@@ -45,37 +45,42 @@ def test_the_seed_runs_with_a_real_worker(seed, worker_process):
     wait_until(lambda: "schedules: 4 from JOBS_SCHEDULES" in worker.output())
 
 
-def test_the_seed_schedules_are_read(seed):
-    """Both beat schedules of the article, as `manage.py check` and a worker
-    read them (its sum-task every 20 s: fired by the worker in
-    tests/acceptance/test_schedules.py's way, not waited for here)."""
-    env = worker_env(**seed)
+def schedules_read(env: dict[str, str], first: str = "") -> str:
+    """What a worker's scheduler reads in a process with `env`, after the
+    `first` statement: the entries (name, task) and the problems."""
     code = (
-        "import website.celery; from jobs.conf import jobs_settings as s;"
+        f"{first}from jobs.conf import jobs_settings as s;"
         "from jobs.schedules.static import static_entries as e;"
         "entries, problems = e(s.SCHEDULES);"
         "print(sorted((x.name, x.task) for x in entries), problems)"
     )
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", code],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
-    assert (
-        out.strip().splitlines()[-1]
-        == str(
-            [
-                ("send-report", "deploy.tasks.report"),
-                ("sum-task", "deploy.tasks.add"),
-                ("testapp-1", "testapp.tasks.welcome"),
-                ("testapp-2", "testapp.tasks.welcome"),
-            ]
-        )
-        + " []"
     )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip().splitlines()[-1]
+
+
+APP_SCHEDULES = [
+    ("send-report", "deploy.tasks.report"),
+    ("sum-task", "deploy.tasks.add"),
+]
+
+
+def test_the_seed_schedules_are_read(seed):
+    """Both beat schedules of the article, as `manage.py check` and a worker
+    read them (its sum-task every 20 s: fired by the worker in
+    tests/acceptance/test_schedules.py's way, not waited for here)."""
+    read = schedules_read(worker_env(**seed), first="import website.celery;")
+    settings_schedules = [
+        ("testapp-1", "testapp.tasks.welcome"),
+        ("testapp-2", "testapp.tasks.welcome"),
+    ]
+    assert read == f"{APP_SCHEDULES + settings_schedules} []"
 
 
 def test_a_job_waiting_to_retry_is_retry_then_revoked(worker_process):
@@ -87,3 +92,14 @@ def test_a_job_waiting_to_retry_is_retry_then_revoked(worker_process):
     assert not waiting.ready() and waiting.traceback is not None
     waiting.revoke()
     assert waiting.state == "REVOKED" and waiting.ready()
+
+
+def test_the_app_module_imported_by_the_settings_package_keeps_its_schedule(seed):
+    """Celery's own Django layout, the article's first part: settings in
+    website.settings, so website/__init__.py imports the app module (its
+    @app.task, its app.conf.update()) while Django is reading the settings.
+    Before: every manage.py command died of AppRegistryNotReady at the task;
+    past that, the app's schedule was lost when Django built its settings anew
+    (the worker ran 0 schedules, nothing said so)."""
+    env = {**worker_env(**seed), "DJANGO_SETTINGS_MODULE": "website.settings"}
+    assert schedules_read(env) == f"{APP_SCHEDULES} []"
