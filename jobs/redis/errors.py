@@ -16,6 +16,17 @@ from jobs.exceptions import EnqueueError, JobsError, QueueFull, QueueUnavailable
 CLUSTER_REPLIES = ("MOVED ", "ASK ", "CROSSSLOT ", "CLUSTERDOWN ")
 
 
+def wrong_database(config: JobsOptions, exc: BaseException) -> str | None:
+    """What to fix when Redis refused REDIS_URL's database number, else None."""
+    if not (isinstance(exc, ResponseError) and "DB index is out of range" in str(exc)):
+        return None
+    return (
+        f"Redis at {redact(config.redis_url)} has no such database ({exc}): "
+        "the number after the last / of REDIS_URL must be below Redis's "
+        "`databases` setting (16 unless changed)"
+    )
+
+
 class translate_redis_errors:
     """Turn redis-py errors into ours, with an actionable message.
 
@@ -40,12 +51,15 @@ class translate_redis_errors:
             raise QueueUnavailable(
                 f"Redis at {where} is unreachable ({reason}); {self.consequence}."
             ) from exc
-        if isinstance(exc, ResponseError) and str(exc).startswith(CLUSTER_REPLIES):
-            raise EnqueueError(
-                f"Redis at {where} is a Redis Cluster node ({exc}): "
-                f"{CLUSTER_UNSUPPORTED} {self.consequence[0].upper()}"
-                f"{self.consequence[1:]}."
-            ) from exc
+        if isinstance(exc, ResponseError):  # one test on the no-error path, as before
+            if fix := wrong_database(self.config, exc):
+                raise EnqueueError(f"{fix}; {self.consequence}.") from exc
+            if str(exc).startswith(CLUSTER_REPLIES):
+                raise EnqueueError(
+                    f"Redis at {where} is a Redis Cluster node ({exc}): "
+                    f"{CLUSTER_UNSUPPORTED} {self.consequence[0].upper()}"
+                    f"{self.consequence[1:]}."
+                ) from exc
         if isinstance(exc, OutOfMemoryError) or (
             isinstance(exc, ResponseError) and "maxmemory" in str(exc)
         ):

@@ -7,6 +7,7 @@ died under it ended a Ctrl-C with tracebacks.
 
 from __future__ import annotations
 
+import os
 import signal
 
 import pytest
@@ -41,6 +42,17 @@ def test_redis_wait_is_a_start_up_deadline(worker_process):
     output = worker.output()
     assert "did not answer within 0.5 s (--redis-wait)" in output
     assert "Traceback" not in output
+
+
+def test_a_database_number_redis_does_not_have_stops_the_worker(worker_process):
+    # Redis answered: waiting cannot help. Before, the worker waited for ever
+    # ("waiting for Redis ... DB index is out of range", one line a try).
+    server_url = os.environ["REDIS_URL"]  # the session's Redis (tests/conftest.py)
+    worker = worker_process(REDIS_URL=server_url.rsplit("/", 1)[0] + "/99")
+    assert worker.wait(STOPPED) == 1
+    output = worker.output()
+    assert "below Redis's `databases` setting" in output
+    assert "waiting for Redis" not in output and "Traceback" not in output
 
 
 def test_a_worker_whose_redis_died_stops_cleanly_on_sigint(own_redis, worker_process):

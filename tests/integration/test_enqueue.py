@@ -17,7 +17,13 @@ from django.tasks.signals import task_enqueued
 from django.test import override_settings
 from django.utils import timezone
 
-from jobs import BadArguments, PayloadTooLarge, QueueUnavailable, SerializationError
+from jobs import (
+    BadArguments,
+    EnqueueError,
+    PayloadTooLarge,
+    QueueUnavailable,
+    SerializationError,
+)
 from jobs.backend import JobsBackend
 from jobs.serialization import loads
 from jobs.testing import drain
@@ -186,6 +192,13 @@ async def test_aenqueue_with_redis_down_fails_with_a_clear_error():
     with override_settings(TASKS=_tasks_at(_dead_url())):
         with pytest.raises(QueueUnavailable, match=r"127\.0\.0\.1"):
             await tasks.aadd.aenqueue(1, 2)
+
+
+def test_a_database_number_redis_does_not_have_names_the_fix(test_redis):
+    # Before: redis-py's bare ResponseError('DB index is out of range').
+    with override_settings(TASKS=_tasks_at(test_redis.url.rsplit("/", 1)[0] + "/99")):
+        with pytest.raises(EnqueueError, match="below Redis's `databases` setting"):
+            tasks.add.enqueue(1, 2)
 
 
 def test_task_outside_autodiscovered_modules_is_refused():
