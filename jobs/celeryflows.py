@@ -3,7 +3,8 @@ Celery's ways: `chain(...)()`, `.delay()`, `.apply_async()`, `chord(h)(cb)`."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
 
 from jobs.task import Step
 from jobs.workflowresults import WorkflowResult
@@ -34,11 +35,12 @@ def chain(*steps: Step | CeleryWorkflow) -> CeleryWorkflow:
     return CeleryWorkflow(jobs_chain(*[unwrap(s) for s in steps]))
 
 
-def group(*steps: Step) -> CeleryWorkflow:
-    """Celery's group(a.s(1), a.s(2)); also group([..])."""
-    if len(steps) == 1 and isinstance(steps[0], (list, tuple)):
+def group(*steps: Step | Iterable[Step]) -> CeleryWorkflow:
+    """Celery's group(a.s(1), a.s(2)); also one iterable of steps, as Celery
+    takes it: group([..]), group(a.s(i) for i in range(10))."""
+    if len(steps) == 1 and isinstance(steps[0], (list, tuple, Iterator)):
         steps = tuple(steps[0])
-    return CeleryWorkflow(jobs_group(*steps))
+    return CeleryWorkflow(jobs_group(*cast(tuple[Step, ...], steps)))
 
 
 class chord:  # Celery's name

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Self, cast
+from typing import TYPE_CHECKING, Any, NoReturn, Self, cast
 
 from django.conf import settings
 from django.tasks.base import Task, TaskContext, TaskResult, TaskResultStatus
@@ -168,6 +168,18 @@ class Step:
     def ignore_previous(self) -> Step:
         """Return this step run with its own arguments only, in any chain."""
         return replace(self, takes_previous=False)
+
+    def __or__(self, other: object) -> NoReturn:
+        raise TypeError(PIPE_UNSUPPORTED)
+
+    __ror__ = __or__  # Celery's chain(...) | add.s()
+
+
+# Celery's `a.s() | b.s()`: what it said before was "unsupported operand type(s)".
+PIPE_UNSUPPORTED = (
+    "Steps are not chained with |: write jobs.chain(a, b) "
+    "(jobs.celery.chain(a, b) for Celery's .s() steps)."
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -119,6 +119,22 @@ def test_signatures_in_chain_group_chord():
     assert total.get(timeout=1) == [[2, 4]]
 
 
+def test_a_group_of_one_iterable_as_celery_takes_it():
+    # Celery's own idiom; before: WorkflowError "takes steps made with
+    # task.bind(...), not <generator object ...>".
+    fan = group(_add.s(i, i) for i in range(3)).delay()
+    drain()
+    assert fan.get(timeout=1) == [0, 2, 4]
+
+
+def test_the_pipe_operator_says_what_to_write_instead():
+    # Before: "unsupported operand type(s) for |: 'Step' and 'Step'".
+    with pytest.raises(TypeError, match=r"jobs\.celery\.chain\(a, b\)"):
+        _add.s(1, 2) | _add.s(3)
+    with pytest.raises(TypeError, match=r"write jobs\.chain\(a, b\)"):
+        chain(_add.s(1, 2)) | _add.s(3)
+
+
 def test_unsupported_options_are_refused_by_name():
     with pytest.raises(InvalidTask, match="soft_time_limit"):
         shared_task(soft_time_limit=5)(_add.func)
