@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from itertools import combinations
+from typing import TYPE_CHECKING, Any
 
 from django.core import checks
 from django.tasks import task_backends
+from redis.connection import parse_url
 from redis.exceptions import RedisError
 
 from jobs.conf import JobsOptions, redact
@@ -66,6 +68,69 @@ def check_backend(backend: JobsBackend) -> Iterator[checks.CheckMessage]:
             f'"{JSON_SERIALIZER}".',
             id="jobs.E004",
         )
+
+
+LOOPBACK = ("localhost", "127.0.0.1", "::1")  # one host, however it is spelled
+
+
+@checks.register("jobs")
+def check_shared_queues(
+    app_configs: object = None, **kwargs: object
+) -> list[checks.CheckMessage]:
+    """Warn of two backends that queue into one Redis database under the same
+    queue names: a worker of either claims the other's jobs and fails them."""
+    ours = [
+        (backend.alias, backend.queues, config)
+        for backend in task_backends.all()
+        if isinstance(config := getattr(backend, "config", None), JobsOptions)
+        and getattr(backend, "config_error", None) is None
+    ]
+    warnings: list[checks.CheckMessage] = []
+    for (a, a_queues, a_config), (b, b_queues, b_config) in combinations(ours, 2):
+        shared = shared_queues(a_queues, b_queues)
+        if shared and redis_database(a_config) == redis_database(b_config):
+            warnings.append(
+                checks.Warning(
+                    f"TASKS[{a!r}] and TASKS[{b!r}] queue jobs in one Redis "
+                    f"database ({redact(a_config.redis_url)}) under {shared}: a "
+                    "worker of either claims the other's jobs and records them "
+                    "FAILED (JobNotRunnable).",
+                    hint=f"Give TASKS[{b!r}] a Redis database of its own (another "
+                    "REDIS_URL, or the same server ending /1, /2...), or QUEUES "
+                    f"that TASKS[{a!r}] does not accept.",
+                    id="jobs.W001",
+                )
+            )
+    return warnings
+
+
+def shared_queues(a: set[str], b: set[str]) -> str:
+    """The queue names two backends both accept ("" for none); an empty set is
+    Django's QUEUES [], any name."""
+    if not a and not b:
+        return "any queue name (both have QUEUES [])"
+    names = sorted(a & b if a and b else a or b)
+    if not names:
+        return ""
+    return "queue" + "s" * (len(names) > 1) + " " + ", ".join(map(repr, names))
+
+
+def redis_database(config: JobsOptions) -> tuple[Any, ...]:
+    """Where a backend's keys live, however its REDIS_URL spells it."""
+    sentinel = config.sentinel
+    if sentinel is not None:
+        sentinels = frozenset((_host(h), port) for h, port in sentinel.sentinels)
+        return sentinels, sentinel.service, sentinel.db
+    address = {**parse_url(config.redis_url), **config.redis_options}  # type: ignore[no-untyped-call]
+    server = address.get("path") or (
+        _host(address.get("host", "localhost")),
+        int(address.get("port", 6379)),
+    )
+    return server, int(address.get("db", 0))
+
+
+def _host(name: str) -> str:
+    return "localhost" if name.lower() in LOOPBACK else name.lower()
 
 
 PING_TIMEOUT = 2.0  # seconds the deploy check waits for each Redis

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.tasks.exceptions import InvalidTaskBackend
 
+from jobs.checks import redis_database
 from jobs.conf import JobsOptions, SentinelAddress, redact
 from jobs.redis.sentinel import SentinelPool
 
@@ -110,3 +111,21 @@ def test_sentinel_kwargs_reach_the_sentinels_and_the_url_the_master():
         sentinels[0].connection_pool.connection_kwargs["password"] == "sentinels-only"
     )
     assert pool.service_name == "main"
+
+
+@pytest.mark.parametrize(
+    ("url", "other", "same"),
+    [
+        ("redis://localhost:6379/0", "redis://127.0.0.1?db=0", True),
+        ("redis://h:6379/0", "redis://u:p@H:6379/0", True),  # the ACL user aside
+        ("redis://h:6379/0", "redis://h:6379/1", False),
+        ("redis://h:6379/0", "redis://h:6380/0", False),
+        ("unix:///run/r.sock?db=2", "unix:///run/r.sock?db=2", True),
+        ("redis+sentinel://a:1,b:2/m/3", "redis+sentinel://B:2,a:1/m/3", True),
+        ("redis+sentinel://a:1/m/3", "redis+sentinel://a:1/m/4", False),
+        ("redis+sentinel://a:1/m/3", "redis+sentinel://a:1/n/3", False),
+    ],
+)
+def test_redis_database_names_one_database_however_spelled(url, other, same):
+    first, second = (JobsOptions.from_options({"REDIS_URL": u}) for u in (url, other))
+    assert (redis_database(first) == redis_database(second)) is same
