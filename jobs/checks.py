@@ -56,17 +56,38 @@ def check_backend(backend: JobsBackend) -> Iterator[checks.CheckMessage]:
             id="jobs.E003",
         )
         return
+    yield from check_redis_results_cache(where, alias, config)
+
+
+def check_redis_results_cache(
+    where: str, alias: str, config: dict[str, Any]
+) -> Iterator[checks.CheckMessage]:
+    """Yield what is wrong with a Redis cache that keeps results."""
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
 
-    cache = caches[alias]
-    if isinstance(cache, RedisCache) and not uses_json(cache):
+    if not isinstance(caches[alias], RedisCache):
+        return
+    if not uses_json(caches[alias]):
         yield checks.Error(
             f"{where}: RESULTS_CACHE {alias!r} is a Redis cache that pickles values; "
             "results come back from Redis and must never be unpickled.",
             hint=f'Set CACHES[{alias!r}]["OPTIONS"]["serializer"] = '
             f'"{JSON_SERIALIZER}".',
             id="jobs.E004",
+        )
+    if config.get("OPTIONS", {}).get("socket_timeout") is None:
+        # The cache is the user's (other code may use it): its options are
+        # theirs to set, and REDIS_OPTIONS' timeout does not reach it.
+        yield checks.Warning(
+            f"{where}: RESULTS_CACHE {alias!r} is a Redis cache without a "
+            "socket_timeout: on a Redis that stops answering, enqueue (it writes "
+            "the READY record there) and result reads (get_result, refresh, get) "
+            "wait until it answers again.",
+            hint=f'Set CACHES[{alias!r}]["OPTIONS"]["socket_timeout"] (seconds; '
+            "the queue's own calls use 5): the call then raises QueueUnavailable "
+            "after it.",
+            id="jobs.W002",
         )
 
 

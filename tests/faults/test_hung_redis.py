@@ -17,6 +17,9 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
 from django.tasks import default_task_backend
 from django.test import override_settings
 
@@ -33,19 +36,30 @@ SHORT = {"socket_timeout": 1.0}  # REDIS_OPTIONS of the tests that make many cal
 
 def outcome_of(call: Callable[[], Any]) -> BaseException | str:
     """What `call` raised (or "returned"), or "hung" after LIMIT seconds."""
-    box: list[BaseException | str] = []
+    return outcomes_of([call], LIMIT)[0]
 
-    def run() -> None:
+
+def outcomes_of(calls: list[Callable[[], Any]], limit: float) -> list[Any]:
+    """outcome_of() for calls made at once, each given `limit` seconds."""
+    boxes: list[list[BaseException | str]] = [[] for _ in calls]
+
+    def run(call: Callable[[], Any], box: list[BaseException | str]) -> None:
         try:
             call()
             box.append("returned")
         except BaseException as e:
             box.append(e)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(LIMIT)
-    return box[0] if box else "hung"
+    threads = [
+        threading.Thread(target=run, args=pair, daemon=True)
+        for pair in zip(calls, boxes, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + limit
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [box[0] if box else "hung" for box in boxes]
 
 
 def backend() -> JobsBackend:
@@ -116,3 +130,40 @@ def test_the_worker_survives_a_stopped_then_continued_redis(own_redis, worker_pr
         assert [r.get(timeout=LIMIT) for r in after] == [2 * i for i in range(10)]
         assert worker.proc.poll() is None
         assert "Redis is back after" in worker.output()
+
+
+def results_cache_on(server: RedisServer, **options: Any) -> Any:
+    """TASKS on the session's Redis, results in a cache of the user's on `server`."""
+    cache = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": server.url,
+        "OPTIONS": {"serializer": "jobs.serialization.CacheSerializer", **options},
+    }
+    base = settings.TASKS["default"]
+    backend = {**base, "OPTIONS": {**base["OPTIONS"], "RESULTS_CACHE": "results"}}
+    return override_settings(
+        CACHES={**settings.CACHES, "results": cache}, TASKS={"default": backend}
+    )
+
+
+def test_a_results_cache_without_socket_timeout_is_warned_of_as_it_hangs(own_redis):
+    server = own_redis()
+    with results_cache_on(server):
+        with pytest.raises(SystemCheckError, match=r"jobs\.W002"):
+            call_command("check", fail_level="WARNING")
+        result = tasks.add.enqueue(1, 1)
+        server.proc.send_signal(signal.SIGSTOP)
+        # The warning's reason: still blocked past the queue's own bound (5 s).
+        calls = [lambda: tasks.add.enqueue(1, 2), lambda: result.refresh()]
+        assert outcomes_of(calls, 7) == ["hung", "hung"]
+
+
+def test_a_results_cache_with_the_hinted_socket_timeout_raises(own_redis):
+    server = own_redis()
+    with results_cache_on(server, socket_timeout=1):
+        call_command("check", fail_level="WARNING")  # no warning
+        result = tasks.add.enqueue(1, 1)
+        server.proc.send_signal(signal.SIGSTOP)
+        for call in [lambda: tasks.add.enqueue(1, 2), lambda: result.refresh()]:
+            error = outcome_of(call)
+            assert isinstance(error, QueueUnavailable), error
