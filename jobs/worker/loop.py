@@ -95,6 +95,7 @@ class JobsWorker(Worker):
         on_shutdown: Any = None,
         redis_wait: float | None = None,
         pool: str = "threads",
+        supervised: bool = False,
     ) -> None:
         self.backend = backend
         self.redis_wait = redis_wait
@@ -125,6 +126,8 @@ class JobsWorker(Worker):
             on_job_start=hooks.get("on_job_start"),
             on_job_end=hooks.get("on_job_end"),
         )
+        if supervised and handle_signals:
+            self.leave_sigint_to_the_supervisor()
         self.unhooked = self.on_job_start is None and self.on_job_end is None
         self.running: dict[str, tuple[Claimed, asyncio.Task[None]]] = {}
         self.slot_freed = asyncio.Event()
@@ -134,6 +137,13 @@ class JobsWorker(Worker):
         self.started_at = int(time.time())
         self._background: list[asyncio.Task[None]] = []
         self._redis_down_since: float | None = None
+
+    def leave_sigint_to_the_supervisor(self) -> None:
+        """The supervisor (-p N) forwards each stop as SIGTERM. A terminal's
+        Ctrl-C reaches the whole process group: counted here too, it was a
+        second signal, and running jobs were handed back without their grace."""
+        self.loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def assemble(self, concurrency: int, handle_signals: bool, pool: str) -> None:
         """The worker's parts: its threads, its runtime, and what runs beside."""

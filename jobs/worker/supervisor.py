@@ -203,7 +203,7 @@ class Supervisor:
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
         if self.stopping:
             logger.warning("second signal: stopping worker processes at once")
-            self.forward(signal.SIGINT)
+            self.forward(signal.SIGTERM)  # children ignore SIGINT (see JobsWorker)
             return
         self.stopping = True
         logger.info(

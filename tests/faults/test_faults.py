@@ -7,8 +7,10 @@ across processes, kills and restarts.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from django.tasks import default_task_backend
@@ -166,6 +168,37 @@ def test_supervisor_sigterm_drains_every_process(worker_process, r):
     for result in results:
         result.refresh()
         assert result.status == "SUCCESSFUL"
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # gone meanwhile
+            continue
+        if stat and int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_terminals_ctrl_c_drains_a_supervised_worker(worker_process, r):
+    # A terminal's Ctrl-C is a SIGINT to the whole process group: the supervisor
+    # and its children, which also get the supervisor's SIGTERM. Counted as a
+    # second signal, it handed the running jobs back instead of letting them end.
+    supervisor = worker_process("--processes", "2", "--grace", "20")
+    results = [tasks.counted.enqueue(f"ctrl-c{i}", 2) for i in range(4)]
+    wait_until(lambda: all(runs(r, f"ctrl-c{i}") for i in range(4)))
+    children = children_of(supervisor.proc.pid)
+    assert len(children) == 2
+    for pid in [supervisor.proc.pid, *children]:
+        os.kill(pid, signal.SIGINT)
+    assert supervisor.wait(30) == 0
+    for result in results:
+        result.refresh()
+        assert result.status == "SUCCESSFUL"  # was READY: handed back
+    assert "handed back" not in supervisor.output()
 
 
 def test_recycling_processes_after_n_jobs_loses_nothing(worker_process, r):

@@ -201,13 +201,19 @@ class Command(BaseCommand):
             backend,
             queues or backend.queue_order,
             options["processes"],
-            run_child=lambda: self.run_worker(backend, queues, options),
+            run_child=lambda: self.run_worker(
+                backend, queues, options, supervised=True
+            ),
             grace=options["grace"],
             burst=options["burst"],
         ).run()
 
     def run_worker(
-        self, backend: JobsBackend, queues: list[str] | None, options: dict[str, Any]
+        self,
+        backend: JobsBackend,
+        queues: list[str] | None,
+        options: dict[str, Any],
+        supervised: bool = False,
     ) -> int:
         """Run one worker in this process until it stops; return its exit code."""
 
@@ -229,6 +235,7 @@ class Command(BaseCommand):
                 max_jobs_run=options["max_jobs"],
                 max_memory=max_memory * 1024 * 1024 if max_memory else None,
                 scheduler=self.scheduler() if schedules else None,
+                supervised=supervised,
             )
             worker.run()
         except WorkerError as e:
