@@ -57,7 +57,8 @@ def _params(request: HttpRequest, *names: str) -> dict[str, Any]:
     if unknown:
         raise BadParams(
             f"Unknown parameters {', '.join(map(repr, unknown))}: this takes "
-            f"{', '.join(names)} (a JSON body needs Content-Type: application/json)."
+            f"{', '.join(names) or 'none'} (a JSON body needs Content-Type: "
+            "application/json)."
         )
     return data
 
@@ -154,7 +155,9 @@ async def start_report(request: HttpRequest) -> JsonResponse:
 
 
 @require_POST
+@_answers_bad_params
 async def start_fail(request: HttpRequest) -> JsonResponse:
+    _params(request)  # none taken: refused, not ignored (a "message" was)
     return await _start(request, tasks.fail)
 
 

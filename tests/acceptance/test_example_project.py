@@ -167,6 +167,17 @@ async def test_parameters_that_are_not_x_and_y_answer_400(
     assert message in answer.json()["error"]
 
 
+async def test_the_failing_job_refuses_parameters_it_would_ignore(client):
+    # Before: 202, and the job failed with its own message, not the one posted.
+    answer = await client.post(
+        "/jobs/fail/",
+        content=b'{"message": "mine"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert "Unknown parameters 'message': this takes none" in answer.json()["error"]
+
+
 def test_a_server_error_is_logged_with_debug_off():
     # settings.test runs with DEBUG off, as production does.
     code = (
