@@ -18,6 +18,7 @@ from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.db.models.sql.constants import MULTI
 from django.tasks.exceptions import InvalidTask
+from django.utils import timezone
 from redis.exceptions import RedisError
 
 from jobs.exceptions import JobsError
@@ -218,10 +219,10 @@ def log_reloads(changes: list[Change], gone: set[str]) -> None:
         elif job.next_run is None:
             logger.info("schedule %r reloaded: no run left", job.entry.name)
         else:
-            logger.info(
+            logger.info(  # TIME_ZONE time, as the log's own timestamps
                 "schedule %r reloaded: next run %s",
                 job.entry.name,
-                job.next_run.isoformat(),
+                timezone.localtime(job.next_run).isoformat(),
             )
     for key in sorted(gone):
         logger.info("schedule %s dropped (deleted or disabled)", key)

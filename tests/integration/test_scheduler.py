@@ -401,6 +401,32 @@ async def test_static_schedules_from_settings_run_beside_the_rows(r):
     assert last == f"schedule:settings:sum-task:{ticks[-1]}"
 
 
+async def test_a_reload_says_the_next_run_in_time_zone_time(r, caplog):
+    # Before: "next run 2026-12-06T20:30:00+00:00" for Monday 04:30 in Shanghai,
+    # a Sunday, beside log timestamps in Shanghai time.
+    caplog.set_level(logging.INFO, logger="jobs.scheduler")
+    logger = logging.getLogger("jobs.scheduler")
+    logger.addHandler(caplog.handler)
+    try:
+        with override_settings(USE_TZ=False, TIME_ZONE="Asia/Shanghai"):
+            async with workers():
+                await create(
+                    name="monday",
+                    task="tests.tasks.counted",
+                    args=["monday"],
+                    cron="30 4 * * mon",
+                    timezone="Asia/Shanghai",
+                )
+                await wait_for(lambda: reloads(caplog), what="the reload line")
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert "T04:30:00+08:00" in reloads(caplog)[0]
+
+
+def reloads(caplog) -> list[str]:
+    return [m for m in caplog.messages if "'monday' reloaded" in m]
+
+
 async def test_without_use_tz_naive_datetimes_work_end_to_end(r):
     with override_settings(USE_TZ=False, TIME_ZONE="Europe/Berlin"):
         start = datetime.now() - timedelta(seconds=0.5)  # naive, Berlin wall time
