@@ -401,6 +401,21 @@ async def test_static_schedules_from_settings_run_beside_the_rows(r):
     assert last == f"schedule:settings:sum-task:{ticks[-1]}"
 
 
+@pytest.mark.parametrize(("late", "expected"), [(30, 1), (90, 0)])
+async def test_a_new_settings_schedule_runs_a_tick_of_the_last_minute_only(
+    r, late, expected
+):
+    # docs/schedules.md: for a settings schedule that never ran, a run due less
+    # than 60 s before the worker started runs at once (as after a restart);
+    # one due earlier is not a missed run.
+    hourly = {"task": "tests.tasks.counted", "schedule": 3600, "args": ("new",)}
+    to_hour = 3600 - datetime.now(UTC).timestamp() % 3600
+    with override_settings(JOBS_SCHEDULES={"new": hourly}):
+        async with workers(skews=(to_hour + late,)):
+            await asyncio.sleep(1)  # the start-up enqueue, if any, is done
+    assert runs(r, "new") == expected
+
+
 async def test_a_reload_says_the_next_run_in_time_zone_time(r, caplog):
     # Before: "next run 2026-12-06T20:30:00+00:00" for Monday 04:30 in Shanghai,
     # a Sunday, beside log timestamps in Shanghai time.
