@@ -23,9 +23,11 @@ logger = logging.getLogger("jobs.signals")
 # sender: the backend's class; task_result, exception, delay (seconds before
 # the next attempt). An attempt failed and the job will run again.
 task_retried = Signal()
-# sender: the backend's class; task_result, exception. The job is recorded
-# FAILED: its last attempt raised, it was cancelled while it ran, or it
-# timed out; not sent for jobs that never started (expired, never claimed).
+# sender: the backend's class; task_result, exception. Sent once a worker
+# has recorded the job FAILED, just before task_finished: whether it ran
+# (raised, timed out, cancelled, result too large) or not (expired, another
+# backend's, runs lost); not for a job no TaskResult can name (an unknown
+# task, an unreadable payload: logged), nor a cancel() of a queued job.
 task_failed = Signal()
 # sender: the worker's class; worker. Connected to Redis, taking jobs.
 worker_ready = Signal()

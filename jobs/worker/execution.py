@@ -38,7 +38,7 @@ from jobs.exceptions import (
 from jobs.failures import capture, entry_of
 from jobs.records import Record
 from jobs.redis.scripts import now_ms
-from jobs.signals import send, task_failed, task_retried
+from jobs.signals import send, task_retried
 from jobs.task import RETRY_BACKOFF_MAX, JobResult, JobsTask, JobsTaskContext
 from jobs.worker.progress import ProgressReporter
 from jobs.worker.threads import Threads
@@ -254,7 +254,6 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
         if _cancelled_by_backend(rt, result.id, exc):
             error = JobCancelled("The job was cancelled while it ran.")
             result.errors.append(capture(error))
-            send(task_failed, type(rt.backend), task_result=result, exception=error)
             return ended(result, running, TaskResultStatus.FAILED, error=error)
         if _stops_the_worker(rt, exc):
             raise
@@ -277,7 +276,6 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
             "job %s %s attempt %d failed: %r; recorded FAILED",
             *(result.id, task.module_path, claimed.attempt, exc),
         )
-        send(task_failed, type(rt.backend), task_result=result, exception=exc)
         return ended(result, running, TaskResultStatus.FAILED, error=exc)
     object.__setattr__(result, "_return_value", value)
     return ended(result, running, TaskResultStatus.SUCCESSFUL, return_value=value)

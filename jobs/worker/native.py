@@ -37,7 +37,7 @@ from jobs.worker.execution import (
 from jobs.worker.outcomes import finish_script, send_finished, storable
 from jobs.worker.running import RunningWriter
 from jobs.worker.threads import Threads
-from jobs.worker.unrunnable import NOT_RUNNABLE, failed_record
+from jobs.worker.unrunnable import NOT_RUNNABLE, failed_without_running
 
 if TYPE_CHECKING:
     from arq.connections import ArqRedis
@@ -142,8 +142,7 @@ class NativeRunner:
             return await execute(self.runtime, claimed)
         except (*NOT_RUNNABLE, JobCancelled) as e:
             previous = await self.backend.results.aget(claimed.id)
-            record = failed_record(self.runtime, claimed, e, previous)
-            return Outcome(record, error=e)
+            return failed_without_running(self.runtime, claimed, e, previous)
 
     async def record(self, claimed: Claimed, outcome: Outcome) -> Outcome:
         """The Django record: READY to retry (arq requeues), else FINISH's;

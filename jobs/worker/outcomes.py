@@ -29,6 +29,7 @@ from jobs.records import Record, arq_result
 from jobs.redis import flows, scripts
 from jobs.redis.keys import ARQ_RESULT_KEY_PREFIX, WORKFLOW_KEY_PREFIX
 from jobs.redis.scripts import LuaScript, now_ms
+from jobs.signals import send, task_failed
 from jobs.worker.execution import (
     Claimed,
     Outcome,
@@ -36,7 +37,11 @@ from jobs.worker.execution import (
     execute,
 )
 from jobs.worker.running import RunningWriter
-from jobs.worker.unrunnable import NOT_RUNNABLE, failed_record, unrecordable
+from jobs.worker.unrunnable import (
+    NOT_RUNNABLE,
+    failed_without_running,
+    unrecordable,
+)
 
 if TYPE_CHECKING:
     from jobs.task import JobResult
@@ -55,7 +60,8 @@ def run_seconds(outcome: Outcome) -> float | None:
 
 
 def send_finished(sender: type, result: JobResult, error: BaseException | None) -> None:
-    """Send task_finished for `result`, which failed with `error` if given.
+    """Send task_finished for `result`, which failed with `error` if given;
+    task_failed first for a FAILED one, once it is recorded (run or not).
 
     As Django does, a failure's signal is sent while its exception is being
     handled: receivers read it from sys.exc_info(), Django's own log included
@@ -65,6 +71,8 @@ def send_finished(sender: type, result: JobResult, error: BaseException | None) 
     """
     if result.status == TaskResultStatus.READY:
         return
+    if result.status == TaskResultStatus.FAILED:
+        send(task_failed, sender, task_result=result, exception=error)
     if error is None:
         task_finished.send(sender, task_result=result)
         return
@@ -162,7 +170,7 @@ class Recorder:
             previous = None
         if error is None:
             error = expired_error(previous)
-        return Outcome(failed_record(self.worker.runtime, claimed, error, previous))
+        return failed_without_running(self.worker.runtime, claimed, error, previous)
 
     async def write_running(self, record: Record) -> None:
         """Record RUNNING, only if the job is still running after RUNNING_AFTER

@@ -10,7 +10,7 @@ from typing import cast
 from django.tasks.base import TaskResultStatus
 from django.utils import timezone
 
-from jobs import records
+from jobs import records, registry
 from jobs.exceptions import (
     JobNotRunnable,
     JobsError,
@@ -20,6 +20,7 @@ from jobs.exceptions import (
 )
 from jobs.failures import capture
 from jobs.records import Record
+from jobs.task import JobResult
 from jobs.worker.execution import Claimed, Outcome, Runtime, set_fields
 
 NOT_RUNNABLE = (SerializationError, PayloadTooLarge, TaskNotRegistered, JobNotRunnable)
@@ -54,6 +55,24 @@ def failed_record(
     record["last_attempted_at"] = now
     record["worker_ids"] = [*record["worker_ids"], rt.worker_id]
     return records.failed(record, exc, at=now)
+
+
+def failed_without_running(
+    rt: Runtime, claimed: Claimed, exc: BaseException, previous: Record | None
+) -> Outcome:
+    """The FAILED outcome of a job that could not run, with its TaskResult when
+    its task is registered (so task_failed and task_finished are sent for it)."""
+    record = failed_record(rt, claimed, exc, previous)
+    return Outcome(record, result=result_of(record), error=exc)
+
+
+def result_of(record: Record) -> JobResult | None:
+    """The TaskResult of `record`; None when no registered task names it (an
+    unknown task, a payload refused before its task was read)."""
+    try:
+        return JobResult.from_record(record, registry.get(record["task"]))
+    except Exception:  # a garbage record: the failure is recorded all the same
+        return None
 
 
 def unrecordable(
