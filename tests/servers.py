@@ -110,15 +110,17 @@ class RedisServer:
 
 class SentinelSet:
     """A master, two replicas and three sentinels (Debian's redis-sentinel) on
-    loopback: the master is declared down 2 s after it stops answering."""
+    loopback: the master is declared down 2 s after it stops answering.
+    `replicas` and `fast_sync=False` (Redis's own sync delay) for measurements."""
 
     service = "jobs"
     down_after = 2000  # ms: sentinel down-after-milliseconds
 
-    def __init__(self) -> None:
+    def __init__(self, replicas: int = 2, fast_sync: bool = True) -> None:
         # Replicas sync at once (not after the default 5 s), and each replica
         # may become the master: it lets its own replicas sync at once too.
-        self.fast_sync = ["--repl-diskless-sync-delay", "0"]
+        self.fast_sync = ["--repl-diskless-sync-delay", "0"] if fast_sync else []
+        self.replica_count = replicas
         self.master = RedisServer(free_port(), self.fast_sync)
         self.replicas: list[RedisServer] = []
         self.sentinels: list[tuple[int, subprocess.Popen[bytes]]] = []
@@ -132,7 +134,7 @@ class SentinelSet:
     def start(self) -> None:
         binary = installed("redis-sentinel")
         self.master.start()
-        for _ in range(2):
+        for _ in range(self.replica_count):
             replica = RedisServer(
                 free_port(),
                 [*self.fast_sync, "--replicaof", "127.0.0.1", str(self.master.port)],
@@ -155,7 +157,7 @@ class SentinelSet:
             )
             self.sentinels.append((port, proc))
         wait_until(
-            self.ready, timeout=30, what="sentinels to see 2 replicas and each other"
+            self.ready, timeout=30, what="sentinels to see the replicas and each other"
         )
 
     def ready(self) -> bool:
@@ -164,7 +166,10 @@ class SentinelSet:
                 state = self.sentinel(port).sentinel_master(self.service)
             except redis.RedisError:
                 return False
-            if state["num-slaves"] < 2 or state["num-other-sentinels"] < 2:
+            if (
+                state["num-slaves"] < self.replica_count
+                or state["num-other-sentinels"] < 2
+            ):
                 return False
         return True
 
