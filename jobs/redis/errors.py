@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.exceptions import AuthenticationError, OutOfMemoryError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobs.conf import CLUSTER_UNSUPPORTED, JobsOptions, redact
@@ -47,6 +47,11 @@ class translate_redis_errors:
             return
         where = redact(self.config.redis_url)
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
+            if isinstance(exc, AuthenticationError):  # reached, and refused
+                raise QueueUnavailable(
+                    f"Redis at {where} refused the credentials ({exc}): check the "
+                    f"user and password in REDIS_URL; {self.consequence}."
+                ) from exc
             reason = str(exc) or "no answer"  # asyncio's timeout has no message
             raise QueueUnavailable(
                 f"Redis at {where} is unreachable ({reason}); {self.consequence}."

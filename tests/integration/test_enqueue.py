@@ -201,6 +201,15 @@ def test_a_database_number_redis_does_not_have_names_the_fix(test_redis):
             tasks.add.enqueue(1, 2)
 
 
+def test_a_wrong_password_is_not_called_unreachable(test_redis):
+    # Before: "Redis at ... is unreachable (AUTH <password> called without any
+    # password configured ...)", which sends one looking at the network.
+    url = test_redis.url.replace("redis://", "redis://:wrong@")
+    with override_settings(TASKS=_tasks_at(url)):
+        with pytest.raises(QueueUnavailable, match="check the user and password"):
+            tasks.add.enqueue(1, 2)
+
+
 def test_task_outside_autodiscovered_modules_is_refused():
     from django.tasks import task
 
