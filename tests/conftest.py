@@ -9,6 +9,7 @@ cluster of the session's own, see settings/test.py).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -106,6 +107,37 @@ def _processes(
     yield start
     for worker in started:
         worker.stop()
+
+
+class LoopClock:
+    """The running event loop's clock, stopped: it moves only by advance(), so
+    the loop's timers fire when the test says, however late the machine runs it."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+    async def advance(self, seconds: float) -> None:
+        """Move the clock on and let the timers now due run.
+
+        Twice round the loop: the first turn queues the due timers behind this
+        task, the second lets them run before it resumes.
+        """
+        self.now += seconds
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def loop_clock(monkeypatch: pytest.MonkeyPatch) -> LoopClock:
+    """Stop the test's event loop clock (call_at, call_later, sleep) for the
+    test; for timing logic asserted exactly, not by sleeping on a busy machine."""
+    loop = asyncio.get_running_loop()
+    clock = LoopClock(loop.time())
+    monkeypatch.setattr(loop, "time", clock.time)
+    return clock
 
 
 def pytest_report_header() -> str:
