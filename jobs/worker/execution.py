@@ -234,6 +234,14 @@ def _retry_delay(task: JobsTask, attempt: int, exc: BaseException) -> float:
     return delay / 2 + random.uniform(0, delay / 2)  # jitter spreads a retry storm
 
 
+def _error_of(exc: BaseException) -> BaseException:
+    """The attempt's error: for a Retry raised from one (Celery's self.retry(exc=)
+    and autoretry_for), that one, not '<Retry defer 0.5s>'."""
+    if isinstance(exc, Retry) and exc.__cause__ is not None:
+        return exc.__cause__
+    return exc
+
+
 def _will_retry(rt: Runtime, task: JobsTask, attempt: int, exc: BaseException) -> bool:
     if attempt >= _max_attempts(rt, task):
         return False
@@ -257,13 +265,13 @@ async def execute(rt: Runtime, claimed: Claimed) -> Outcome:
             return ended(result, running, TaskResultStatus.FAILED, error=error)
         if _stops_the_worker(rt, exc):
             raise
-        result.errors.append(capture(exc))
+        result.errors.append(capture(_error_of(exc)))
         if _will_retry(rt, task, claimed.attempt, exc):
             delay = _retry_delay(task, claimed.attempt, exc)
             logger.warning(
                 "job %s %s attempt %d failed: %r; retrying in %.1f s "
                 "(attempt %d of %d)",
-                *(result.id, task.module_path, claimed.attempt, exc, delay),
+                *(result.id, task.module_path, claimed.attempt, _error_of(exc), delay),
                 *(claimed.attempt + 1, _max_attempts(rt, task)),
             )
             named = {"task_result": result, "exception": exc, "delay": delay}

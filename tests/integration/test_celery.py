@@ -72,6 +72,11 @@ def test_autoretry_for_with_backoff_on_a_coroutine(r):
     for _ in range(3):
         drain()
     assert result.get(timeout=1) == 3
+    # Each retried attempt is recorded with its own error (before: arq's
+    # Retry, "<Retry defer 0.01s>", which is also what the worker logged).
+    errors = result._backend().get_result(result.id).errors
+    assert [e.exception_class_path for e in errors] == ["builtins.ConnectionError"] * 2
+    assert [e.message for e in errors] == ["run 1", "run 2"]
 
 
 def test_apply_async_options(r):
