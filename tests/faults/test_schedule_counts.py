@@ -20,6 +20,17 @@ def ticks(r, pk: int) -> int:
     return len(r.keys(f"jobs:unique:schedule:{pk}:*"))
 
 
+def last_flush(worker_process, r, pk: int) -> None:
+    """A worker that runs the schedule (it enqueues a run of its own: a
+    killed worker may have enqueued two at once, catching up) and stops
+    (SIGTERM), writing what it saw: a worker stopped before its scheduler
+    started would write nothing."""
+    seen = ticks(r, pk)
+    last = worker_process()
+    wait_until(lambda: ticks(r, pk) > seen, timeout=20)
+    last.stop()
+
+
 @pytest.fixture
 def every_second() -> Schedule:
     with transaction.atomic():
@@ -42,9 +53,7 @@ def test_run_count_survives_workers_killed_right_after_enqueuing(
         wait_until(lambda n=kill: ticks(r, schedule.pk) > n, timeout=20)
         worker.signal(signal.SIGKILL)
         worker.wait(5)
-    last = worker_process()
-    wait_until(lambda: ticks(r, schedule.pk) > 3, timeout=20)
-    last.stop()  # SIGTERM: the last flush
+    last_flush(worker_process, r, schedule.pk)
     schedule.refresh_from_db()
     assert schedule.run_count == ticks(r, schedule.pk)
 
@@ -63,8 +72,6 @@ def test_run_count_survives_a_worker_killed_while_writing_it(
         time.sleep(0.6)  # a flush (every 0.5 s) since: blocked on the lock
         worker.signal(signal.SIGKILL)
         worker.wait(5)
-    last = worker_process()
-    wait_until(lambda: ticks(r, schedule.pk) >= 3, timeout=20)
-    last.stop()
+    last_flush(worker_process, r, schedule.pk)
     schedule.refresh_from_db()
     assert schedule.run_count == ticks(r, schedule.pk)
