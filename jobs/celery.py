@@ -66,6 +66,10 @@ __all__ = [
 ]
 
 
+# Django's Task API, which a CeleryTask holds as `.task`.
+DJANGO_CALLS = {"enqueue", "aenqueue", "using", "bind", "get_result", "aget_result"}
+
+
 class CeleryTask:
     """A Celery-style task: the registered JobsTask (`.task`) and Celery's
     calling API. Calling it runs the function here, as Celery's does."""
@@ -104,6 +108,14 @@ class CeleryTask:
     @property
     def default_retry_delay(self) -> float:
         return self.policy.default_retry_delay
+
+    def __getattr__(self, name: str) -> Any:  # only for names it lacks
+        if name in DJANGO_CALLS:
+            raise AttributeError(
+                f"{name}() is Django's: this Celery-style task's Django task is "
+                f"its .task attribute (add.task.{name}(...))"
+            )
+        raise AttributeError(f"'CeleryTask' object has no attribute {name!r}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self.bind:

@@ -79,6 +79,13 @@ class JobsTask(Task):  # type: ignore[type-arg]
     unique: bool | str = False
     rate_limit: str | None = None
 
+    def __getattr__(self, name: str) -> Any:  # only for names it lacks
+        hint = CELERY_CALLS.get(name)
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+            + (f": Celery's {name}() is {hint} on a Django task" if hint else "")
+        )
+
     def __post_init__(self) -> None:
         # Django's Task.__post_init__ validates against the backend.
         Task.__post_init__(self)
@@ -174,6 +181,14 @@ class Step:
 
     __ror__ = __or__  # Celery's chain(...) | add.s()
 
+
+# Celery's calls a Celery user tries on a Django task, and what they are here.
+CELERY_CALLS = {
+    "delay": ".enqueue(...)",
+    "apply_async": ".using(run_after=...).enqueue(...)",
+    "s": ".bind(...)",
+    "si": ".bind(...).ignore_previous()",
+}
 
 # Celery's `a.s() | b.s()`: what it said before was "unsupported operand type(s)".
 PIPE_UNSUPPORTED = (

@@ -140,6 +140,16 @@ def test_the_pipe_operator_says_what_to_write_instead():
         chain(_add.s(1, 2)) | _add.s(3)
 
 
+def test_each_api_on_the_other_kind_of_task_says_what_to_write():
+    # Before: plain "'JobsTask' object has no attribute 'delay'" and the like.
+    with pytest.raises(AttributeError, match=r"delay\(\) is \.enqueue\(\.\.\.\)"):
+        tasks.add.delay(1, 2)
+    with pytest.raises(AttributeError, match=r"add\.task\.enqueue\(\.\.\.\)"):
+        _add.enqueue(1, 2)
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _add.nope  # noqa: B018
+
+
 def test_unsupported_options_are_refused_by_name():
     with pytest.raises(InvalidTask, match="soft_time_limit"):
         shared_task(soft_time_limit=5)(_add.func)
