@@ -89,6 +89,7 @@ class Scheduler:
         self.reload = asyncio.Event()
         self.writer = StateWriter()
         self.loaded = asyncio.Event()  # set once the database was read
+        self.retrying: set[str] = set()  # schedules whose enqueue failed (said once)
 
     async def run(self, worker: JobsWorker) -> None:
         self.worker = worker
@@ -246,14 +247,17 @@ class Scheduler:
                     prepared, SCHEDULES_RUNS_KEY, SCHEDULES_UNWRITTEN_KEY, str(entry.pk)
                 )
             queued = await self.backend.asubmit(prepared)
-        except EnqueueError as e:
-            logger.warning(
-                "schedule %r: could not enqueue (%s); retrying", entry.name, e
+        except EnqueueError as e:  # once an outage, not at each retry (1 s apart)
+            level = logging.DEBUG if entry.key in self.retrying else logging.WARNING
+            logger.log(
+                level, "schedule %r: could not enqueue (%s); retrying", entry.name, e
             )
+            self.retrying.add(entry.key)
             return "retry"
         except (JobsError, InvalidTask) as e:
             logger.error("schedule %r: cannot enqueue: %s", entry.name, e)
             return "failed"
+        self.retrying.discard(entry.key)
         if not queued:
             return "dup"
         logger.info("schedule %r: enqueued %s", entry.name, job_id)

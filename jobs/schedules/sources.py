@@ -132,6 +132,7 @@ class StateWriter:
     def __init__(self, counts: RunCounts | None = None) -> None:
         self.pending: dict[int, tuple[datetime, str, int, bool]] = {}
         self.counts = counts
+        self.counts_away = False  # said once an outage, not every flush (0.5 s)
 
     def add(self, pk: int, tick: datetime, job_id: str, *, disable: bool) -> None:
         """Note a run (counted in `counts` when it was queued)."""
@@ -165,10 +166,14 @@ class StateWriter:
         if self.counts is None:
             return None
         try:
-            return await self.counts.unwritten()
+            totals = await self.counts.unwritten()
         except RedisError as e:  # left where they are, for a later flush
-            logger.warning("schedules: could not read run counts: %s", e)
+            level = logging.DEBUG if self.counts_away else logging.WARNING
+            logger.log(level, "schedules: could not read run counts: %s", e)
+            self.counts_away = True
             return None
+        self.counts_away = False
+        return totals
 
 
 def write_states(

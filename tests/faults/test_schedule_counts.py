@@ -75,3 +75,26 @@ def test_run_count_survives_a_worker_killed_while_writing_it(
     last_flush(worker_process, r, schedule.pk)
     schedule.refresh_from_db()
     assert schedule.run_count == ticks(r, schedule.pk)
+
+
+def test_a_redis_outage_is_said_once_per_schedule_not_every_second(
+    own_redis, worker_process, every_second
+):
+    # Before: "could not enqueue (...); retrying" once a second per schedule and
+    # "could not read run counts" every 0.5 s, for as long as Redis was away.
+    server = own_redis()
+    worker = worker_process(REDIS_URL=server.url)
+    wait_until(lambda: "'every-second': enqueued" in worker.output(), timeout=20)
+    server.stop(signal.SIGKILL)
+    wait_until(lambda: "could not enqueue" in worker.output(), timeout=20)
+    time.sleep(3)  # three more ticks due, and six flushes
+
+    def runs() -> int:
+        return worker.output().count("'every-second': enqueued")
+
+    enqueued = runs()
+    server.start()
+    wait_until(lambda: runs() > enqueued, timeout=20, what="a run after the outage")
+    output = worker.output()
+    assert output.count("schedule 'every-second': could not enqueue") == 1
+    assert output.count("could not read run counts") <= 1
