@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.tasks.exceptions import InvalidTask
+from django.tasks.exceptions import InvalidTask, TaskResultDoesNotExist
 from django.utils import timezone
 
 from jobs import ResultTimeout
@@ -112,6 +112,14 @@ def test_get_times_out_as_celery():
         result.get(timeout=0.1)
     with pytest.raises(ResultTimeout):
         result.get(timeout=0.1)
+
+
+def test_an_unknown_id_is_pending_but_get_says_it_does_not_exist():
+    # docs/celery.md: Celery's get() would wait out the timeout.
+    unknown = AsyncResult("no-such-job")
+    assert unknown.state == "PENDING" and not unknown.ready()
+    with pytest.raises(TaskResultDoesNotExist):
+        unknown.get(timeout=1)
 
 
 def test_signatures_in_chain_group_chord():
