@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,13 +24,27 @@ REQUIREMENTS = ["Django>=6.0,<6.1", "django-celery-beat==2.9.0"]
 
 
 def beat_python() -> Path:
-    """The throwaway virtualenv's Python (made once, then cached)."""
+    """The throwaway virtualenv's Python (made once, then cached). Made aside and
+    moved into place once complete: a run stopped during the install (a timeout,
+    a Ctrl-C) must not leave every later run a virtualenv without the package."""
     python = VENV / "bin" / "python"
-    if not python.exists():
-        subprocess.run([UV, "venv", "-q", "--python", sys.executable, VENV], check=True)
+    if python.exists():
+        return python
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=VENV.parent, prefix=".build-") as scratch:
+        build = Path(scratch) / "venv"
+        built = build / "bin" / "python"
         subprocess.run(
-            [UV, "pip", "install", "-q", "--python", python, *REQUIREMENTS], check=True
+            [UV, "venv", "-q", "--python", sys.executable, build], check=True
         )
+        subprocess.run(
+            [UV, "pip", "install", "-q", "--python", built, *REQUIREMENTS], check=True
+        )
+        try:
+            build.rename(VENV)
+        except OSError:  # another session's finished first
+            if not python.exists():
+                raise
     return python
 
 
