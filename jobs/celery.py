@@ -115,6 +115,12 @@ class CeleryTask:
                 f"{name}() is Django's: this Celery-style task's Django task is "
                 f"its .task attribute (add.task.{name}(...))"
             )
+        if name == "apply":  # Celery's eager run, with an EagerResult
+            raise AttributeError(
+                "apply() is not supported: call the task to run it here "
+                "(add(2, 3)), or queue it and run the queue in a test with "
+                "jobs.testing.drain()"
+            )
         raise AttributeError(f"'CeleryTask' object has no attribute {name!r}")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

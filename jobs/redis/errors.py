@@ -16,15 +16,23 @@ from jobs.exceptions import EnqueueError, JobsError, QueueFull, QueueUnavailable
 CLUSTER_REPLIES = ("MOVED ", "ASK ", "CROSSSLOT ", "CLUSTERDOWN ")
 
 
-def wrong_database(config: JobsOptions, exc: BaseException) -> str | None:
-    """What to fix when Redis refused REDIS_URL's database number, else None."""
-    if not (isinstance(exc, ResponseError) and "DB index is out of range" in str(exc)):
-        return None
-    return (
-        f"Redis at {redact(config.redis_url)} has no such database ({exc}): "
-        "the number after the last / of REDIS_URL must be below Redis's "
-        "`databases` setting (16 unless changed)"
-    )
+def refused(config: JobsOptions, exc: BaseException) -> str | None:
+    """What to fix in REDIS_URL when Redis answered and refused it (its
+    credentials or its database number): waiting or retrying changes nothing.
+    None for any other error."""
+    where = redact(config.redis_url)
+    if isinstance(exc, AuthenticationError):  # reached, and refused
+        return (
+            f"Redis at {where} refused the credentials ({exc}): check the user "
+            "and password in REDIS_URL"
+        )
+    if isinstance(exc, ResponseError) and "DB index is out of range" in str(exc):
+        return (
+            f"Redis at {where} has no such database ({exc}): the number after "
+            "the last / of REDIS_URL must be below Redis's `databases` setting "
+            "(16 unless changed)"
+        )
+    return None
 
 
 class translate_redis_errors:
@@ -47,17 +55,15 @@ class translate_redis_errors:
             return
         where = redact(self.config.redis_url)
         if isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError)):
-            if isinstance(exc, AuthenticationError):  # reached, and refused
-                raise QueueUnavailable(
-                    f"Redis at {where} refused the credentials ({exc}): check the "
-                    f"user and password in REDIS_URL; {self.consequence}."
-                ) from exc
+            if isinstance(exc, AuthenticationError):
+                fix = refused(self.config, exc)
+                raise QueueUnavailable(f"{fix}; {self.consequence}.") from exc
             reason = str(exc) or "no answer"  # asyncio's timeout has no message
             raise QueueUnavailable(
                 f"Redis at {where} is unreachable ({reason}); {self.consequence}."
             ) from exc
         if isinstance(exc, ResponseError):  # one test on the no-error path, as before
-            if fix := wrong_database(self.config, exc):
+            if fix := refused(self.config, exc):
                 raise EnqueueError(f"{fix}; {self.consequence}.") from exc
             if str(exc).startswith(CLUSTER_REPLIES):
                 raise EnqueueError(

@@ -307,7 +307,7 @@ class Scheduler:
             since = last_tick(last.get(entry.key.encode()))
             self.install(replace(entry, since=since), now)
         if found:
-            logger.info("schedules: %d from JOBS_SCHEDULES", len(found))
+            logger.info("schedules: %d from settings and code", len(found))
 
     async def loading(self) -> None:
         failures = 0

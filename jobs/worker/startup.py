@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from jobs import registry
 from jobs.conf import CLUSTER_UNSUPPORTED, redact
 from jobs.exceptions import WorkerError
-from jobs.redis.errors import wrong_database
+from jobs.redis.errors import refused
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -88,7 +88,7 @@ async def wait_for_redis(
             await pool.ping()
             return
         except (RedisError, OSError) as e:
-            if fix := wrong_database(config, e):  # it answered: waiting changes nothing
+            if fix := refused(config, e):  # it answered: waiting changes nothing
                 raise WorkerError(fix) from None
             waited = time.monotonic() - started
             if timeout is not None and waited >= timeout:

@@ -42,7 +42,7 @@ def test_the_seed_runs_with_a_real_worker(seed, worker_process):
     wait_until(lambda: f"Request: Request(id='{bound.id}'" in worker.output())
     assert celery_app.main == "website"
     # The worker runs both beat schedules: the app's and settings'.
-    wait_until(lambda: "schedules: 4 from JOBS_SCHEDULES" in worker.output())
+    wait_until(lambda: "schedules: 4 from settings and code" in worker.output())
 
 
 def schedules_read(env: dict[str, str], first: str = "") -> str:

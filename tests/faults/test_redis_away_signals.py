@@ -55,6 +55,17 @@ def test_a_database_number_redis_does_not_have_stops_the_worker(worker_process):
     assert "waiting for Redis" not in output and "Traceback" not in output
 
 
+def test_credentials_redis_refuses_stop_the_worker(worker_process):
+    # Before, the worker waited for ever ("waiting for Redis ... invalid
+    # username-password pair", one line a try) as if Redis were down.
+    server_url = os.environ["REDIS_URL"]
+    worker = worker_process(REDIS_URL=server_url.replace("redis://", "redis://:wrong@"))
+    assert worker.wait(STOPPED) == 1
+    output = worker.output()
+    assert "check the user and password in REDIS_URL" in output
+    assert "waiting for Redis" not in output and "Traceback" not in output
+
+
 def test_a_worker_whose_redis_died_stops_cleanly_on_sigint(own_redis, worker_process):
     server = own_redis()
     worker = worker_process(REDIS_URL=server.url)

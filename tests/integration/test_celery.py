@@ -156,6 +156,8 @@ def test_each_api_on_the_other_kind_of_task_says_what_to_write():
         _add.enqueue(1, 2)
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         _add.nope  # noqa: B018
+    with pytest.raises(AttributeError, match=r"apply\(\) is not supported: call"):
+        _add.apply(args=(1, 2))
 
 
 def test_unsupported_options_are_refused_by_name():
