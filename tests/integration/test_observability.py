@@ -71,7 +71,10 @@ async def test_live_workers_register_their_running_jobs(r):
     running = asyncio.create_task(worker.async_run())
     try:
         result = await tasks.asleeper.aenqueue(1)
-        await asyncio.sleep(0.2)
+        for _ in range(500):  # started: a fixed sleep missed it on a busy machine
+            if result.id in worker.running:
+                break
+            await asyncio.sleep(0.01)
         await worker.heartbeat.register()
         assert r.zscore("jobs:workers", worker.worker_id) is not None
         info = {
