@@ -107,7 +107,10 @@ def timing_fields(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def json_value(text: Any, kind: type, what: str) -> Any:
-    value = json.loads(text or ("[]" if kind is list else "{}"))
+    try:
+        value = json.loads(text or ("[]" if kind is list else "{}"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{what} {text!r} is not JSON ({e})") from e
     if not isinstance(value, kind):
         raise ValueError(f"{what} {text!r} is not a JSON {kind.__name__}")
     return value
@@ -176,8 +179,3 @@ def import_row(row: dict[str, Any], dry_run: bool) -> Outcome:
     if not dry_run:
         schedule.save()
     return Outcome(name, action, schedule.describe(), unmapped(row))
-
-
-def import_beat(alias: str, dry_run: bool) -> list[Outcome]:
-    """Import every PeriodicTask of the tables on database `alias`."""
-    return [import_row(row, dry_run) for row in read_beat(alias)]

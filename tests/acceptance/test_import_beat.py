@@ -56,19 +56,20 @@ def beat_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture
-def command(beat_db: Path) -> Callable[..., str]:
+def import_command(db: Path, **env: str) -> Callable[..., str]:
     """Run `manage.py jobs_import_beat ARGS` with the Celery project's database
-    as the alias "celery"; its output (a failure raises with its stderr)."""
+    `db` as the alias "celery" (and `env`); its output (a failure raises with
+    its stderr)."""
 
     def run(*args: str, check: bool = True) -> str:
-        env = worker_env(
-            DJANGO_SETTINGS_MODULE="tests.beat_settings", JOBS_TEST_BEAT_DB=str(beat_db)
-        )
         done = subprocess.run(
             [sys.executable, "manage.py", "jobs_import_beat", *args],
             cwd=ROOT,
-            env=env,
+            env=worker_env(
+                DJANGO_SETTINGS_MODULE="tests.beat_settings",
+                JOBS_TEST_BEAT_DB=str(db),
+                **env,
+            ),
             capture_output=True,
             text=True,
         )
@@ -79,8 +80,14 @@ def command(beat_db: Path) -> Callable[..., str]:
     return run
 
 
+@pytest.fixture
+def command(beat_db: Path) -> Callable[..., str]:
+    return import_command(beat_db)
+
+
 def test_dry_run_reports_everything_and_writes_nothing(command):
     out = command("--database", "celery", "--dry-run")
+    assert out.splitlines()[0] == "reading django-celery-beat's tables on 'celery'"
     assert Schedule.objects.count() == 0
     assert "would be created send-report: At 04:30, only on Monday" in out
     assert "skipped at-sunset: solar schedule (sunset at 31.2, 121.5)" in out
@@ -125,5 +132,5 @@ def test_import_maps_each_schedule_kind_and_is_idempotent(command, worker_proces
 
 def test_a_database_without_the_tables_is_a_clear_error(command):
     out = command(check=False)
-    assert "django-celery-beat's tables could not be read on 'default'" in out
+    assert "nor django-celery-beat's (django_celery_beat_periodictask) tables" in out
     assert "No database alias 'nope'" in command("--database", "nope", check=False)

@@ -37,7 +37,7 @@ def test_command_lines_parse():
     lines = [
         line for b in blocks("sh") for line in b.splitlines() if "manage.py" in line
     ]
-    assert len(lines) == 3
+    assert len(lines) == 4
     for line in lines:
         _, _, name, *args = shlex.split(line)
         command = load_command_class("jobs", name)

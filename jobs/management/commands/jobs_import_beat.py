@@ -1,5 +1,6 @@
-"""`python manage.py jobs_import_beat`: django-celery-beat's periodic tasks as
-Schedule rows (jobs.schedules.beat). Re-running updates what changed."""
+"""`python manage.py jobs_import_beat`: the periodic tasks of django-celery-beat
+(jobs.schedules.beat) or of django-celery, `djcelery` (jobs.schedules.celerytables),
+as Schedule rows. Re-running updates what changed."""
 
 from __future__ import annotations
 
@@ -9,23 +10,40 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections, transaction
 
-from jobs.schedules.beat import Outcome, import_beat
+from jobs.schedules.beat import Outcome
+from jobs.schedules.celerytables import (
+    BEAT,
+    DJCELERY,
+    MARKERS,
+    celery_zone,
+    import_tables,
+    schemas_present,
+)
 
 VERBS = {"create": "created", "update": "updated", "unchanged": "unchanged"}
 
 
 class Command(BaseCommand):
     help = (
-        "Create a Schedule for each of django-celery-beat's PeriodicTask rows "
-        "(crontab, interval and clocked schedules); report what cannot be."
+        "Create a Schedule for each PeriodicTask row of django-celery-beat's or "
+        "django-celery's (djcelery's) tables (crontab, interval and clocked "
+        "schedules); report what cannot be."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument(
             "--database",
             default="default",
-            help="The alias of the database with django-celery-beat's tables "
+            help="The alias of the database with the Celery scheduler's tables "
             "(the Celery project's); Schedules go to the default one.",
+        )
+        parser.add_argument(
+            "--schema",
+            choices=[DJCELERY, BEAT],
+            help="Whose tables to read: djcelery's (djcelery_periodictask, ...: "
+            "django-celery, Celery 3) or django-celery-beat's "
+            "(django_celery_beat_periodictask, ...). Default: the one the "
+            "database has.",
         )
         parser.add_argument(
             "--dry-run",
@@ -33,19 +51,60 @@ class Command(BaseCommand):
             help="Print what would be done; change nothing.",
         )
 
-    def handle(self, *args: Any, database: str, dry_run: bool, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        database: str,
+        dry_run: bool,
+        schema: str | None,
+        **options: Any,
+    ) -> None:
         if database not in connections:
             raise CommandError(f"No database alias {database!r} in DATABASES.")
+        schema = schema or self.detect(database)
+        self.stdout.write(self.header(database, schema))
         try:
             with transaction.atomic():
-                outcomes = import_beat(database, dry_run)
+                outcomes = import_tables(database, schema, dry_run)
         except DatabaseError as e:
             raise CommandError(
-                f"django-celery-beat's tables could not be read on {database!r}: {e}"
+                f"{schema}'s tables could not be read on {database!r}: {e}"
             ) from e
         for outcome in outcomes:
             self.stdout.write(self.line(outcome, dry_run))
         self.stdout.write(self.summary(outcomes, dry_run))
+
+    @staticmethod
+    def detect(database: str) -> str:
+        """The one schema the database has; which to pass, when not one."""
+        try:
+            present = schemas_present(database)
+        except DatabaseError as e:
+            raise CommandError(f"Database {database!r} could not be read: {e}") from e
+        if len(present) == 1:
+            return present[0]
+        tables = " and ".join(f"{s}'s ({MARKERS[s]})" for s in MARKERS)
+        if present:
+            raise CommandError(
+                f"Database {database!r} has both {tables} tables: say which to "
+                f"import with --schema {DJCELERY} or --schema {BEAT}."
+            )
+        raise CommandError(
+            f"Database {database!r} has neither {tables.replace(' and ', ' nor ')} "
+            "tables: name the Celery project's database with --database ALIAS "
+            "(an alias in DATABASES)."
+        )
+
+    @staticmethod
+    def header(database: str, schema: str) -> str:
+        text = f"reading {schema}'s tables on {database!r}"
+        if schema == DJCELERY:
+            zone, setting = celery_zone()
+            text += (
+                f"; djcelery's crontabs have no timezone: read in {zone} ({setting}),"
+                f" as djcelery ran them; naive expires times too"
+            )
+        return text
 
     @staticmethod
     def line(outcome: Outcome, dry_run: bool) -> str:

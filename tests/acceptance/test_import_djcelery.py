@@ -1,0 +1,187 @@
+"""manage.py jobs_import_beat against django-celery's (djcelery's) tables, the
+seed article's `djcelery.schedulers.DatabaseScheduler`.
+
+djcelery cannot be installed with Python 3.12 / Django 6, so its three tables
+are made here with the CREATE TABLEs that Django's SQLite backend emits for
+the field definitions of djcelery's own initial migration
+(celery/django-celery, djcelery/migrations/0001_initial.py: CrontabSchedule,
+IntervalSchedule, PeriodicTask), and filled with the seed's kind of rows as
+djcelery wrote them with the seed's USE_TZ = False (naive local times).
+The command runs with the seed's TIME_ZONE = 'Asia/Shanghai'. That an
+imported Schedule fires is proven by test_import_beat.py (same Schedule rows).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.test import override_settings
+
+from jobs.models import Schedule
+from jobs.schedules.celerytables import celery_zone
+from tests.acceptance.test_import_beat import import_command
+from tests.servers import ROOT
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+DJCELERY_DDL = """
+CREATE TABLE "djcelery_crontabschedule" (
+    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "minute" varchar(64) NOT NULL, "hour" varchar(64) NOT NULL,
+    "day_of_week" varchar(64) NOT NULL, "day_of_month" varchar(64) NOT NULL,
+    "month_of_year" varchar(64) NOT NULL);
+CREATE TABLE "djcelery_intervalschedule" (
+    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "every" integer NOT NULL, "period" varchar(24) NOT NULL);
+CREATE TABLE "djcelery_periodictask" (
+    "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "name" varchar(200) NOT NULL UNIQUE, "task" varchar(200) NOT NULL,
+    "args" text NOT NULL, "kwargs" text NOT NULL, "queue" varchar(200) NULL,
+    "exchange" varchar(200) NULL, "routing_key" varchar(200) NULL,
+    "expires" datetime NULL, "enabled" bool NOT NULL, "last_run_at" datetime NULL,
+    "total_run_count" integer unsigned NOT NULL CHECK ("total_run_count" >= 0),
+    "date_changed" datetime NOT NULL, "description" text NOT NULL,
+    "crontab_id" integer NULL REFERENCES "djcelery_crontabschedule" ("id"),
+    "interval_id" integer NULL REFERENCES "djcelery_intervalschedule" ("id"));
+"""
+CRONTABS = [  # id, minute, hour, day_of_week, day_of_month, month_of_year
+    (1, "30", "4", "1", "*", "*"),  # Mondays 04:30
+    (2, "0", "*/3,9-18", "*", "*", "*"),  # the article's hour='*/3,9-18'
+]
+INTERVALS = [(1, 20, "seconds"), (2, 1, "days")]
+ADD = "tests.celery_tasks.add"
+TASKS = [  # name, task, args, kwargs, queue, exchange, routing_key, expires,
+    # enabled, description, crontab_id, interval_id
+    ("sum-task", ADD, "[]", '{"x": 1, "y": 2}', None, None, None, None, 1, "", None, 1),
+    ("send-report", ADD, "[5, 6]", "{}", "reports", "reports", "reports.weekly",
+     "2031-01-01 08:00:00", 1, "weekly", 1, None),
+    ("business-hours", ADD, "[37, 0]", "{}", None, None, None, None, 1, "", 2, None),
+    ("paused", ADD, "[1, 1]", "{}", None, None, None, None, 0, "", None, 2),
+    ("bad-args", ADD, "[1, 2", "{}", None, None, None, None, 1, "", None, 1),
+    ("celery.backend_cleanup", "celery.backend_cleanup", "[]", "{}",
+     None, None, None, None, 1, "", 1, None),
+]  # fmt: skip
+
+
+def make_djcelery_db(path: Path, *extra_ddl: str) -> Path:
+    with sqlite3.connect(path) as db:
+        db.executescript(DJCELERY_DDL + "".join(extra_ddl))
+        db.executemany(
+            "INSERT INTO djcelery_crontabschedule VALUES (?, ?, ?, ?, ?, ?)", CRONTABS
+        )
+        db.executemany(
+            "INSERT INTO djcelery_intervalschedule VALUES (?, ?, ?)", INTERVALS
+        )
+        db.executemany(
+            "INSERT INTO djcelery_periodictask (name, task, args, kwargs, queue, "
+            "exchange, routing_key, expires, enabled, description, crontab_id, "
+            "interval_id, total_run_count, date_changed) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, '2026-01-01 00:00:00')",
+            TASKS,
+        )
+    return path
+
+
+def runner(db: Path) -> Callable[..., str]:
+    """The command on `db` with the seed's TIME_ZONE."""
+    return import_command(db, TIME_ZONE="Asia/Shanghai")
+
+
+@pytest.fixture
+def djcelery_db(tmp_path: Path) -> Path:
+    return make_djcelery_db(tmp_path / "djcelery.sqlite3")
+
+
+def documented_command() -> list[str]:
+    """The djcelery line of docs/migrating-from-celery.md, as arguments."""
+    doc = (ROOT / "docs" / "migrating-from-celery.md").read_text()
+    (line,) = re.findall(r"^python manage.py jobs_import_beat .*djcelery.*$", doc, re.M)
+    return shlex.split(line)[3:]
+
+
+def test_dry_run_detects_djcelery_and_writes_nothing(djcelery_db):
+    out = runner(djcelery_db)("--database", "celery", "--dry-run")
+    assert Schedule.objects.count() == 0
+    assert out.splitlines()[0] == (
+        "reading djcelery's tables on 'celery'; djcelery's crontabs have no "
+        "timezone: read in Asia/Shanghai (TIME_ZONE), as djcelery ran them; "
+        "naive expires times too"
+    )
+    said = [
+        "would be created send-report: At 04:30, only on Monday",
+        "note: exchange='reports' not imported (AMQP routing)",
+        "note: routing_key='reports.weekly' not imported (AMQP routing)",
+        "skipped bad-args: args '[1, 2' is not JSON (",
+        "skipped celery.backend_cleanup: ",
+    ]
+    assert [text for text in said if text not in out] == [], out
+    assert out.splitlines()[-1] == (
+        "dry run, nothing written: 4 created, 0 updated, 0 unchanged, 2 skipped"
+    )
+
+
+def test_documented_import_maps_djcelery_rows_and_is_idempotent(djcelery_db):
+    command = runner(djcelery_db)
+    args = documented_command()
+    assert args == ["--schema", "djcelery", "--database", "celery"]
+    out = command(*args)
+    assert out.splitlines()[-1] == "4 created, 0 updated, 0 unchanged, 2 skipped"
+    report = Schedule.objects.get(name="send-report")
+    assert (report.cron, report.timezone) == ("30 4 * * 1", "Asia/Shanghai")
+    assert (report.args, report.queue_name, report.description) == (
+        [5, 6],
+        "reports",
+        "weekly",
+    )
+    # Stored naive, as Shanghai wall time: 08:00 there is midnight UTC.
+    assert report.expires == datetime(2031, 1, 1, tzinfo=UTC)
+    hours = Schedule.objects.get(name="business-hours")
+    assert (hours.cron, hours.timezone) == ("0 */3,9-18 * * *", "Asia/Shanghai")
+    sums = Schedule.objects.get(name="sum-task")
+    assert sums.interval == timedelta(seconds=20) and sums.kwargs == {"x": 1, "y": 2}
+    assert sums.enabled and not sums.one_off and sums.start_time is None
+    paused = Schedule.objects.get(name="paused")
+    assert paused.interval == timedelta(days=1) and not paused.enabled
+    assert not Schedule.objects.filter(name__in=["bad-args", "celery.backend_cleanup"])
+    again = command(*args)
+    assert again.splitlines()[-1] == "0 created, 0 updated, 4 unchanged, 2 skipped"
+    with sqlite3.connect(djcelery_db) as db:
+        db.execute("UPDATE djcelery_intervalschedule SET every = 30 WHERE id = 1")
+    assert "1 updated, 3 unchanged" in command("--database", "celery")
+    assert Schedule.objects.get(name="sum-task").interval == timedelta(seconds=30)
+    assert Schedule.objects.count() == 4
+
+
+def test_both_schemas_or_neither_is_a_clear_error(tmp_path):
+    both = make_djcelery_db(
+        tmp_path / "both.sqlite3",
+        'CREATE TABLE "django_celery_beat_periodictask" ("id" integer);',
+    )
+    command = runner(both)
+    out = command("--database", "celery", check=False)
+    assert (
+        "Database 'celery' has both djcelery's (djcelery_periodictask) and "
+        "django-celery-beat's (django_celery_beat_periodictask) tables: say which "
+        "to import with --schema djcelery or --schema django-celery-beat."
+    ) in out
+    assert Schedule.objects.count() == 0
+    out = command("--database", "celery", "--schema", "djcelery", "--dry-run")
+    assert out.splitlines()[-1].endswith("4 created, 0 updated, 0 unchanged, 2 skipped")
+    out = command("--schema", "nope", check=False)
+    assert "--schema: invalid choice: 'nope'" in out
+    out = command(check=False)  # the default database: the new project's
+    assert "Database 'default' has neither djcelery's" in out
+    assert "name the Celery project's database with --database ALIAS" in out
+
+
+def test_crontab_zone_is_celery_timezone_then_time_zone():
+    with override_settings(CELERY_TIMEZONE="Europe/Paris", TIME_ZONE="Asia/Shanghai"):
+        assert celery_zone() == ("Europe/Paris", "CELERY_TIMEZONE")
+    with override_settings(TIME_ZONE="Asia/Shanghai"):
+        assert celery_zone() == ("Asia/Shanghai", "TIME_ZONE")
