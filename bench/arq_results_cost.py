@@ -15,6 +15,7 @@ import os
 import statistics
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,13 @@ RECORD = {
     "return_value": None,
 }
 
+# The datetimes the worker stamped RECORD from, as it hands them to arq_result.
+TIMES = (
+    datetime.fromisoformat("2026-12-02T13:00:00.123456+00:00"),
+    datetime.fromisoformat("2026-12-02T13:00:00.223456+00:00"),
+    datetime.fromisoformat("2026-12-02T13:00:00.323456+00:00"),
+)
+
 
 def redis_cpu(client: redis.Redis) -> float:
     info = client.info("cpu")
@@ -64,7 +72,7 @@ def finish_all(
     for i in range(n):
         job_id = f"{i:032d}"
         start = time.process_time()
-        extra = arq_result(RECORD, 1, "arq:queue") if arq else b""
+        extra = arq_result(RECORD, 1, "arq:queue", TIMES) if arq else b""
         worker += time.process_time() - start
         keys = [
             "arq:queue",

@@ -98,6 +98,9 @@ class Outcome:
     retry_at_ms: int | None = None  # set: run again then; None: finished
     result: JobResult | None = None
     error: BaseException | None = None  # what the attempt failed with
+    # A finished run's enqueue, start and finish, which its record's stamps
+    # hold: arq's result record takes its ms from them (records.arq_result).
+    times: records.Times | None = None
 
 
 async def _no_write(record: Record) -> None:
@@ -383,7 +386,9 @@ def ended(
     if len(result.errors) != len(running["errors"]):
         record["errors"] = [entry_of(e) for e in result.errors]
     retry_at = None if retry_in is None else now_ms() + int(retry_in * 1000)
-    return Outcome(record, retry_at_ms=retry_at, result=result, error=error)
+    begun, started = result.enqueued_at, result.last_attempted_at
+    times = (begun, started, finished_at) if begun and started and finished_at else None
+    return Outcome(record, retry_at, result, error, times)
 
 
 __all__ = [

@@ -226,7 +226,10 @@ class Recorder:
         if self.worker.config.arq_results:
             arq_key = ARQ_RESULT_KEY_PREFIX + claimed.id
             arq_record = arq_result(
-                outcome.record, max(claimed.attempt, 1), claimed.queue_key
+                outcome.record,
+                max(claimed.attempt, 1),
+                claimed.queue_key,
+                outcome.times,
             )
         keys = [claimed.queue_key, result_key, arq_key]
         args = [claimed.id, self.worker.worker_id, record, ttl_ms, now_ms(), arq_record]

@@ -4,10 +4,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from arq.jobs import deserialize_result
@@ -241,3 +243,46 @@ def test_a_forked_child_does_not_hand_out_its_parents_ids():
     os.close(read)
     assert len(child) == 32
     assert child != new_id()
+
+
+@pytest.mark.parametrize("use_tz", [True, False])
+def test_arq_result_from_the_workers_times_is_the_one_from_the_stamps(
+    use_tz: bool, settings: Any
+) -> None:
+    """The worker hands arq_result the datetimes it stamped the record from:
+    the bytes are those of reading the stamps back (aware UTC, or naive
+    TIME_ZONE time with USE_TZ off, in a zone with DST)."""
+    settings.USE_TZ, settings.TIME_ZONE = use_tz, "America/New_York"
+    moments = [
+        datetime(2026, 3, 8, 6, 59, 59, 999_999, tzinfo=UTC),  # just before DST
+        datetime(2026, 11, 1, 5, 30, 0, 1, tzinfo=UTC),  # in the repeated hour
+        datetime(2026, 12, 2, 13, 0, 0, 123_456, tzinfo=UTC),
+    ]
+    for enqueued, started, finished in itertools.permutations(moments):
+        times = (
+            records.for_user(enqueued),
+            records.for_user(started),
+            records.for_user(finished),
+        )
+        record = {
+            "id": "j1",
+            "status": "SUCCESSFUL",
+            "task": "tests.tasks.add",
+            "backend": "default",
+            "args": [1, 2],
+            "kwargs": {},
+            "enqueued_at": records.stamp(times[0]),
+            "started_at": records.stamp(times[1]),
+            "finished_at": records.stamp(times[2]),
+            "last_attempted_at": records.stamp(times[1]),
+            "errors": [],
+            "worker_ids": ["w"],
+            "return_value": 3,
+        }
+        parsed = arq_result(record, 1, "arq:queue")  # type: ignore[arg-type]
+        given = arq_result(record, 1, "arq:queue", times)  # type: ignore[arg-type]
+        assert given == parsed
+        info = deserialize_result(given, deserializer=json.loads)
+        assert info.finish_time == finished.replace(
+            microsecond=finished.microsecond // 1000 * 1000
+        )
