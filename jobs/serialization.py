@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import reprlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +34,19 @@ def _finite(text: str) -> float:
 
 
 _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+# _encoder's C encoder, made once: JSONEncoder.encode() makes one per call, with
+# a dict to catch circular references (a third of encoding a job's arq record).
+# Without that dict a circular value (arq's enqueue_job hands dumps() users'
+# values unchecked) ends at the depth limit, a SerializationError as before.
+_make_c_encoder = getattr(json.encoder, "c_make_encoder", None)  # None: no _json
+_chunks: Callable[[Any, int], Sequence[str]] = (
+    _make_c_encoder(
+        *(None, _encoder.default, json.encoder.encode_basestring, None, ":", ","),
+        *(False, False, False),  # sort_keys, skipkeys, allow_nan
+    )
+    if _make_c_encoder is not None
+    else lambda value, _: (_encoder.encode(value),)
+)
 # Strict both ways: what we write is what we read (no NaN, no infinities).
 _decode = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite).decode
 
@@ -74,7 +87,7 @@ def dumps(value: Any) -> bytes:
     """Encode `value` as compact UTF-8 JSON; SerializationError if it is not JSON
     (callers that build values from input check it first, for a better message)."""
     try:
-        return _encoder.encode(value).encode()
+        return "".join(_chunks(value, 0)).encode()
     except (ValueError, TypeError, RecursionError) as e:
         raise SerializationError(f"cannot encode as JSON: {e}") from None
 

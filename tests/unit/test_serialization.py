@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import math
 import pickle
 from datetime import datetime
@@ -121,6 +122,10 @@ def test_dumps_refuses_what_json_cannot_carry():
         dumps(deep)
     with pytest.raises(SerializationError, match="cannot encode"):
         dumps(float("nan"))
+    circular: list[object] = []
+    circular.append({"a": circular})
+    with pytest.raises(SerializationError, match="cannot encode"):
+        dumps(circular)
 
 
 def test_cache_serializer_keeps_ints_raw_for_incr():
@@ -132,3 +137,29 @@ def test_cache_serializer_keeps_ints_raw_for_incr():
         serializer.dumps({"a": object()})
     with pytest.raises(SerializationError):
         serializer.loads(pickle.dumps({"a": 1}))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"t": 1, "f": "tasks.add", "a": [1, 2.5, -0.0, 1e300], "k": {"é": 'ü\n"\\'}},
+        [None, True, False, 2**70, -(2**63), "", "\u2028\x00", {"": []}],
+        "plain",
+        3,
+        1.0000000000000002,
+        {"nested": {"deep": [[[{"a": None}]]]}},
+    ],
+)
+def test_dumps_writes_what_json_dumps_writes(value):
+    """The encoder made once writes the bytes json's own encoder writes."""
+    expected = json.dumps(
+        value, ensure_ascii=False, allow_nan=False, separators=(",", ":")
+    ).encode()
+    assert dumps(value) == expected
+
+
+def test_dumps_refuses_other_types_naming_them():
+    with pytest.raises(SerializationError, match="Decimal is not JSON serializable"):
+        dumps({"a": Decimal("1")})
+    with pytest.raises(SerializationError, match="not JSON compliant"):
+        dumps([float("inf")])
