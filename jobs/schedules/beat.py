@@ -110,7 +110,10 @@ def json_value(text: Any, kind: type, what: str) -> Any:
     try:
         value = json.loads(text or ("[]" if kind is list else "{}"))
     except json.JSONDecodeError as e:
-        raise ValueError(f"{what} {text!r} is not JSON ({e})") from e
+        raise ValueError(
+            f"{what} {text!r} is not JSON ({e}); Celery's scheduler disabled "
+            "it too: store json.dumps() of the value and re-run"
+        ) from e
     if not isinstance(value, kind):
         raise ValueError(f"{what} {text!r} is not a JSON {kind.__name__}")
     return value

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from jobs.models import Schedule
@@ -63,7 +64,7 @@ TASKS = [  # name, task, args, kwargs, queue, exchange, routing_key, expires,
      "2031-01-01 08:00:00", 1, "weekly", 1, None),
     ("business-hours", ADD, "[37, 0]", "{}", None, None, None, None, 1, "", 2, None),
     ("paused", ADD, "[1, 1]", "{}", None, None, None, None, 0, "", None, 2),
-    ("bad-args", ADD, "[1, 2", "{}", None, None, None, None, 1, "", None, 1),
+    ("bad-args", ADD, "['x', 'y']", "{}", None, None, None, None, 1, "", None, 1),
     ("celery.backend_cleanup", "celery.backend_cleanup", "[]", "{}",
      None, None, None, None, 1, "", 1, None),
 ]  # fmt: skip
@@ -117,7 +118,8 @@ def test_dry_run_detects_djcelery_and_writes_nothing(djcelery_db):
         "would be created send-report: At 04:30, only on Monday",
         "note: exchange='reports' not imported (AMQP routing)",
         "note: routing_key='reports.weekly' not imported (AMQP routing)",
-        "skipped bad-args: args '[1, 2' is not JSON (",
+        "skipped bad-args: args \"['x', 'y']\" is not JSON (",
+        "Celery's scheduler disabled it too: store json.dumps() of the value",
         "skipped celery.backend_cleanup: ",
     ]
     assert [text for text in said if text not in out] == [], out
@@ -173,11 +175,15 @@ def test_both_schemas_or_neither_is_a_clear_error(tmp_path):
     assert Schedule.objects.count() == 0
     out = command("--database", "celery", "--schema", "djcelery", "--dry-run")
     assert out.splitlines()[-1].endswith("4 created, 0 updated, 0 unchanged, 2 skipped")
-    out = command("--schema", "nope", check=False)
-    assert "--schema: invalid choice: 'nope'" in out
-    out = command(check=False)  # the default database: the new project's
-    assert "Database 'default' has neither djcelery's" in out
-    assert "name the Celery project's database with --database ALIAS" in out
+    with pytest.raises(CommandError, match="--schema: invalid choice: 'nope'"):
+        call_command("jobs_import_beat", "--schema", "nope")
+    # The default database, the new project's, has neither (in-process: cheaper).
+    with pytest.raises(CommandError) as raised:
+        call_command("jobs_import_beat")
+    assert "Database 'default' has neither djcelery's" in str(raised.value)
+    assert "name the Celery project's database with --database ALIAS" in str(
+        raised.value
+    )
 
 
 def test_crontab_zone_is_celery_timezone_then_time_zone():
