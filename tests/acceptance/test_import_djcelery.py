@@ -16,12 +16,15 @@ from __future__ import annotations
 import re
 import shlex
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.apps.registry import Apps
 from django.core.management import CommandError, call_command
+from django.db import connection, models
 from django.test import override_settings
 
 from jobs.models import Schedule
@@ -191,3 +194,85 @@ def test_crontab_zone_is_celery_timezone_then_time_zone():
         assert celery_zone() == ("Europe/Paris", "CELERY_TIMEZONE")
     with override_settings(TIME_ZONE="Asia/Shanghai"):
         assert celery_zone() == ("Asia/Shanghai", "TIME_ZONE")
+
+
+# djcelery's three models with the fields of its 0001_initial.py, in an app
+# registry of their own (never installed): Django's schema editor makes their
+# tables on the test database's backend (SQLite or PostgreSQL), as djcelery's
+# migration would on the seed project's own database (its nullable CharFields
+# are djcelery's: hence the DJ001 noqa).
+DJCELERY_APPS = Apps()
+
+
+class CrontabSchedule(models.Model):  # noqa: DJ008 (djcelery's fields, nothing more)
+    minute = models.CharField(max_length=64, default="*")
+    hour = models.CharField(max_length=64, default="*")
+    day_of_week = models.CharField(max_length=64, default="*")
+    day_of_month = models.CharField(max_length=64, default="*")
+    month_of_year = models.CharField(max_length=64, default="*")
+
+    class Meta:
+        app_label, apps = "djcelery", DJCELERY_APPS
+
+
+class IntervalSchedule(models.Model):  # noqa: DJ008 (djcelery's fields, nothing more)
+    every = models.IntegerField()
+    period = models.CharField(max_length=24)
+
+    class Meta:
+        app_label, apps = "djcelery", DJCELERY_APPS
+
+
+class PeriodicTask(models.Model):  # noqa: DJ008 (djcelery's fields, nothing more)
+    name = models.CharField(max_length=200, unique=True)
+    task = models.CharField(max_length=200)
+    args = models.TextField(default="[]", blank=True)
+    kwargs = models.TextField(default="{}", blank=True)
+    queue = models.CharField(max_length=200, null=True, default=None)  # noqa: DJ001
+    exchange = models.CharField(max_length=200, null=True, default=None)  # noqa: DJ001
+    routing_key = models.CharField(max_length=200, null=True, default=None)  # noqa: DJ001
+    expires = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    total_run_count = models.PositiveIntegerField(default=0)
+    date_changed = models.DateTimeField(auto_now=True)
+    description = models.TextField(blank=True)
+    crontab = models.ForeignKey(CrontabSchedule, models.CASCADE, null=True)
+    interval = models.ForeignKey(IntervalSchedule, models.CASCADE, null=True)
+
+    class Meta:
+        app_label, apps = "djcelery", DJCELERY_APPS
+
+
+@pytest.fixture
+def djcelery_in_default_db() -> Iterator[None]:
+    djcelery = [CrontabSchedule, IntervalSchedule, PeriodicTask]
+    with connection.schema_editor() as editor:
+        for model in djcelery:
+            editor.create_model(model)
+    try:
+        yield
+    finally:
+        with connection.schema_editor() as editor:
+            for model in reversed(djcelery):
+                editor.delete_model(model)
+
+
+@override_settings(CELERY_TIMEZONE="Asia/Shanghai")
+def test_djcelery_tables_in_the_projects_own_database(djcelery_in_default_db):
+    """The seed's case: djcelery's tables next to the project's, no --database."""
+    hours = CrontabSchedule.objects.create(minute="0", hour="*/3,9-18")
+    PeriodicTask.objects.create(name="welcome", task=ADD, args="[37, 0]", crontab=hours)
+    every = IntervalSchedule.objects.create(every=20, period="seconds")
+    PeriodicTask.objects.create(name="sums", task=ADD, args="[1, 2]", interval=every)
+    out = StringIO()
+    call_command("jobs_import_beat", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith(
+        "reading djcelery's tables on 'default'; djcelery's crontabs have no "
+        "timezone: read in Asia/Shanghai (CELERY_TIMEZONE)"
+    )
+    assert lines[-1] == "2 created, 0 updated, 0 unchanged, 0 skipped"
+    welcome = Schedule.objects.get(name="welcome")
+    assert (welcome.cron, welcome.timezone) == ("0 */3,9-18 * * *", "Asia/Shanghai")
+    assert Schedule.objects.get(name="sums").interval == timedelta(seconds=20)
