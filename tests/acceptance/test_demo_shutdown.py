@@ -38,6 +38,12 @@ class Terminal:
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
         self.pid, self.fd = pty.fork()
         if self.pid == 0:  # the child: session leader, the pty its terminal
+            # A terminal's shell starts with Ctrl-C's default action, whoever
+            # started the tests: run as `cmd &` by a script (or a CI runner),
+            # they inherit SIGINT ignored, a bash script cannot trap it then,
+            # and the demo never heard its Ctrl-C.
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGQUIT, signal.SIG_DFL)
             os.chdir(ROOT)
             os.execve(argv[0], argv, env)
         self.text = ""
