@@ -120,8 +120,9 @@ def json_value(text: Any, kind: type, what: str) -> Any:
 
 
 def unmapped(row: dict[str, Any]) -> list[str]:
-    """Notes on what a PeriodicTask sets that a Schedule does not carry."""
-    notes = []
+    """Notes on what a PeriodicTask sets that a Schedule does not carry (after
+    the reader's own notes on the row, under "notes")."""
+    notes = list(row.get("notes", []))
     if row["expire_seconds"]:
         notes.append(
             f"expire_seconds={row['expire_seconds']} not imported: set the "

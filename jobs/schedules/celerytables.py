@@ -61,13 +61,21 @@ def celery_zone() -> tuple[str, str]:
     return "UTC", "the default"
 
 
-def local_instant(value: Any, zone: str) -> datetime | None:
-    """A stored datetime, aware; a naive one is wall time in `zone`: what
-    djcelery wrote with the seed's USE_TZ = False."""
+def read_expires(value: Any, zone: str) -> tuple[datetime | None, list[str]]:
+    """A djcelery expires time, aware, and a note if it was naive (read as wall
+    time in `zone`): djcelery wrote local time with USE_TZ = False (the seed's)
+    but UTC with USE_TZ = True on SQLite or MySQL, which the value does not tell."""
     if value is None or value == "":
-        return None
+        return None, []
     moment = value if isinstance(value, datetime) else datetime.fromisoformat(value)
-    return as_aware(moment, zone)
+    if moment.tzinfo:
+        return moment, []
+    aware = as_aware(moment, zone)
+    return aware, [
+        f"expires {value} has no timezone: read as {zone} time, "
+        f"{aware:%Y-%m-%d %H:%M} UTC (if the Celery project had USE_TZ = True, "
+        "it was UTC: correct the Schedule's expires)"
+    ]
 
 
 def read_djcelery(alias: str, zone: str) -> list[dict[str, Any]]:
@@ -87,7 +95,7 @@ def read_djcelery(alias: str, zone: str) -> list[dict[str, Any]]:
         row.update(MISSING)
         row["crontab"] = by_crontab.get(row["crontab_id"])
         row["interval"] = by_interval.get(row["interval_id"])
-        row["expires"] = local_instant(row["expires"], zone)
+        row["expires"], row["notes"] = read_expires(row["expires"], zone)
     return sorted(tasks, key=lambda row: row["name"])
 
 

@@ -124,6 +124,9 @@ def test_dry_run_detects_djcelery_and_writes_nothing(djcelery_db):
         "skipped bad-args: args \"['x', 'y']\" is not JSON (",
         "Celery's scheduler disabled it too: store json.dumps() of the value",
         "skipped celery.backend_cleanup: ",
+        "note: expires 2031-01-01 08:00:00 has no timezone: read as Asia/Shanghai "
+        "time, 2031-01-01 00:00 UTC (if the Celery project had USE_TZ = True, it "
+        "was UTC: correct the Schedule's expires)",
     ]
     assert [text for text in said if text not in out] == [], out
     assert out.splitlines()[-1] == (
