@@ -104,12 +104,15 @@ def test_sync_get_from_another_thread_while_a_worker_runs():
         with pytest.raises(ValueError, match="sync kaput") as excinfo:
             bad.get(timeout=10)
         assert isinstance(excinfo.value.__cause__, RemoteTraceback)
-        slow = tasks.sleeper.enqueue(5)
+        # Held at the barrier until the test lets go: unfinished however slow the
+        # machine, and the worker's stop does not wait out a sleep.
+        slow = tasks.meet_at_barrier.enqueue()
         with pytest.raises(ResultTimeout):
             slow.get(timeout=0.2)
         slow.refresh()
         assert slow.status in (TaskResultStatus.READY, TaskResultStatus.RUNNING)
     finally:
+        tasks.sync_barrier.abort()
         stop.set()
         thread.join(30)
 
