@@ -26,7 +26,7 @@ from django.test import override_settings
 from jobs import QueueUnavailable
 from jobs.backend import JobsBackend
 from tests import tasks
-from tests.servers import RedisServer, settings_for
+from tests.servers import RedisServer, settings_for, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
@@ -124,7 +124,12 @@ def test_the_worker_survives_a_stopped_then_continued_redis(own_redis, worker_pr
         first: Any = tasks.add.enqueue(1, 1)
         assert first.get(timeout=LIMIT) == 2
         server.proc.send_signal(signal.SIGSTOP)
-        time.sleep(4)  # the worker's calls time out meanwhile (1 s each)
+        # The worker's calls time out (1 s each) until it says Redis is away.
+        wait_until(
+            lambda: "Redis unavailable" in worker.output(),
+            timeout=LIMIT,
+            what="the worker to find Redis unavailable",
+        )
         server.proc.send_signal(signal.SIGCONT)
         after: list[Any] = [tasks.add.enqueue(i, i) for i in range(10)]
         assert [r.get(timeout=LIMIT) for r in after] == [2 * i for i in range(10)]
