@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from jobs.models import Schedule
 from tests.servers import ROOT, wait_until, worker_env
@@ -121,7 +122,11 @@ def test_import_maps_each_schedule_kind_and_is_idempotent(command, worker_proces
     assert Schedule.objects.count() == 4
     Schedule.objects.filter(name="sum-task").update(args=[9, 9])
     assert "1 updated, 3 unchanged" in command("--database", "celery")
-    # Our worker fires the imported interval schedule (every 20 s).
+    # Our worker fires the imported interval schedule (every 20 s). Its runs
+    # count from the row's creation: dated 14 s back, the first is due in about
+    # 6 s, not 20 (a worker slower to start takes the next one, 20 s later).
+    created = timezone.now() - timedelta(seconds=14)
+    Schedule.objects.filter(name="sum-task").update(created_at=created)
     worker_process()
     wait_until(
         lambda: Schedule.objects.get(name="sum-task").run_count >= 1,
