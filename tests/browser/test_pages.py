@@ -92,8 +92,12 @@ async def test_the_admin_dashboard(
 ):
     from jobs.models import Schedule
 
+    # One step: its "Run now" below starts a job the worker's stop waits for.
     await Schedule.objects.acreate(
-        name="nightly report", task="webproject.tasks.report", cron="30 3 * * *"
+        name="nightly report",
+        task="webproject.tasks.report",
+        cron="30 3 * * *",
+        kwargs={"steps": 1},
     )
     worker = worker_process("--queues", "reports,default", "--no-schedules")
     done = [await demo.add.aenqueue(x, 2) for x in range(3)]
