@@ -149,24 +149,51 @@ def arq_result(
         finished = _ms(record["finished_at"]) or 0
     else:
         enqueued, started, finished = map(epoch_ms, times)
-    data: dict[str, Any] = {
-        "t": attempt,
-        "f": record["task"],
-        "a": record["args"],
-        "k": record["kwargs"],
-        "et": enqueued or finished,
-        "s": record["status"] == "SUCCESSFUL",
-        "r": record.get("return_value"),
-        "st": started or finished,
-        "ft": finished,
-        "q": queue_key,
-        "id": record["id"],
-    }
-    if not data["s"] and record["errors"]:
-        error = record["errors"][-1]
-        data["e"] = error["exception_class_path"]
-        data["r"] = f"{error['exception_class_path']}: {error['message']}"
-    return serialization.dumps(data)
+    ok = record["status"] == "SUCCESSFUL"
+    value, error = record.get("return_value"), None
+    if not ok and record["errors"]:
+        error = record["errors"][-1]["exception_class_path"]
+        value = f"{error}: {record['errors'][-1]['message']}"
+    # What serialization.dumps() writes for arq's fields in this order, its
+    # parts written without an encoder call each (the worker writes one a job).
+    raw = _ARQ_RECORD % (
+        *(attempt, _name(record["task"]), _json(record["args"])),
+        *(_json(record["kwargs"]), enqueued or finished, b"true" if ok else b"false"),
+        *(_json(value), started or finished, finished, _name(queue_key)),
+        _name(record["id"], keep=False),
+    )
+    if error is not None:
+        raw += b',"e":' + _name(error, keep=False)
+    return raw + b"}"
+
+
+_ARQ_RECORD = (
+    b'{"t":%d,"f":%b,"a":%b,"k":%b,"et":%d,"s":%b,"r":%b,"st":%d,"ft":%d,"q":%b,"id":%b'
+)
+_NAMES: dict[str, bytes] = {}  # task paths and queue keys as JSON
+NAMES_KEPT = 1000
+
+
+def _name(text: str, *, keep: bool = True) -> bytes:
+    """A string as JSON; task paths and queue keys (`keep`) remembered."""
+    raw = _NAMES.get(text) if keep else None
+    if raw is not None:
+        return raw
+    if text.isalnum():  # a job id: nothing JSON escapes
+        return b'"' + text.encode() + b'"'
+    raw = serialization.dumps(text)
+    if keep and len(_NAMES) < NAMES_KEPT:
+        _NAMES[text] = raw
+    return raw
+
+
+def _json(value: Any) -> bytes:
+    """`value` as JSON; no arguments and no return value without the encoder."""
+    if value is None:
+        return b"null"
+    if not value and type(value) in (list, dict):
+        return b"[]" if type(value) is list else b"{}"
+    return serialization.dumps(value)
 
 
 def _ms(iso: str | None) -> int | None:

@@ -286,3 +286,79 @@ def test_arq_result_from_the_workers_times_is_the_one_from_the_stamps(
         assert info.finish_time == finished.replace(
             microsecond=finished.microsecond // 1000 * 1000
         )
+
+
+def _arq_reference(record: dict[str, Any], attempt: int, queue_key: str) -> bytes:
+    """arq's record as one json.dumps of arq's fields (what arq_result wrote
+    before it wrote the parts itself)."""
+
+    def ms(iso: str | None) -> int | None:
+        return (
+            None if iso is None else int(datetime.fromisoformat(iso).timestamp() * 1000)
+        )
+
+    finished = ms(record["finished_at"]) or 0
+    data: dict[str, Any] = {
+        "t": attempt,
+        "f": record["task"],
+        "a": record["args"],
+        "k": record["kwargs"],
+        "et": ms(record["enqueued_at"]) or finished,
+        "s": record["status"] == "SUCCESSFUL",
+        "r": record.get("return_value"),
+        "st": ms(record["last_attempted_at"]) or finished,
+        "ft": finished,
+        "q": queue_key,
+        "id": record["id"],
+    }
+    if not data["s"] and record["errors"]:
+        error = record["errors"][-1]
+        data["e"] = error["exception_class_path"]
+        data["r"] = f"{error['exception_class_path']}: {error['message']}"
+    text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.encode()
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"return_value": None, "args": [], "kwargs": {}},
+        {"return_value": [], "args": [[]], "kwargs": {"": {}}},
+        {"return_value": {"é": [1.5, -0.0, 2**70, '\n"\\\u2028']}, "args": ["ü"]},
+        {"return_value": 0, "args": [False, None, ""], "kwargs": {"k": 0.0}},
+        {"return_value": "", "id": 'x"y\\z', "task": "tâches.ajouter"},
+        {"id": "été²", "task": "", "enqueued_at": None, "last_attempted_at": None},
+        {"status": "FAILED", "errors": []},
+        {
+            "status": "FAILED",
+            "errors": [
+                {"exception_class_path": "a.B", "traceback": "", "message": "1"},
+                {"exception_class_path": 'x.Oops"', "traceback": "", "message": "é\n"},
+            ],
+        },
+    ],
+)
+def test_arq_result_writes_what_one_json_dumps_of_arqs_fields_writes(
+    changes: dict[str, Any],
+) -> None:
+    record: dict[str, Any] = {
+        "id": "0123456789abcdef0123456789abcdef",
+        "status": "SUCCESSFUL",
+        "task": "tests.tasks.add",
+        "backend": "default",
+        "args": [1, 2],
+        "kwargs": {"k": "v"},
+        "enqueued_at": "2026-12-02T13:00:00.123456+00:00",
+        "started_at": "2026-12-02T13:00:00.223456+00:00",
+        "finished_at": "2026-12-02T13:00:00.323456+00:00",
+        "last_attempted_at": "2026-12-02T13:00:00.223456+00:00",
+        "errors": [],
+        "worker_ids": ["w"],
+        "return_value": 3,
+        **changes,
+    }
+    for attempt, queue_key in ((1, "arq:queue"), (12, 'arq:queue:ö"')):
+        raw = arq_result(record, attempt, queue_key)  # type: ignore[arg-type]
+        assert raw == _arq_reference(record, attempt, queue_key)
+        assert raw == arq_result(record, attempt, queue_key)  # type: ignore[arg-type]
