@@ -250,6 +250,9 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
     def to_record(self) -> Record:
         """Return the JSON record of this result (see jobs.records)."""
         task = self.task
+        attempted = stamp(self.last_attempted_at)
+        # A first attempt's start is its last: one stamp (~1 us) for both.
+        started = self.started_at
         record: Record = {
             "id": self.id,
             "task": task.module_path,
@@ -261,9 +264,11 @@ class JobResult(TaskResult):  # type: ignore[misc,type-arg]  # stubs: not frozen
             "kwargs": self.kwargs,
             "status": str(self.status),
             "enqueued_at": stamp(self.enqueued_at),
-            "started_at": stamp(self.started_at),
+            "started_at": (
+                attempted if started is self.last_attempted_at else stamp(started)
+            ),
             "finished_at": stamp(self.finished_at),
-            "last_attempted_at": stamp(self.last_attempted_at),
+            "last_attempted_at": attempted,
             "errors": [entry_of(e) for e in self.errors],
             "worker_ids": list(self.worker_ids),
         }

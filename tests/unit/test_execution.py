@@ -12,6 +12,7 @@ from django.tasks import task_backends
 from django.tasks.base import TaskResultStatus
 
 from jobs.exceptions import JobNotRunnable, SerializationError
+from jobs.records import stamp
 from jobs.serialization import JobPayload
 from jobs.task import RETRY_BACKOFF_MAX
 from jobs.worker.execution import (
@@ -21,6 +22,7 @@ from jobs.worker.execution import (
     _will_retry,
     build_result,
     ended,
+    set_fields,
 )
 from jobs.worker.threads import Threads
 from jobs.worker.unrunnable import failed_record
@@ -99,6 +101,27 @@ def test_ended_builds_the_final_record_from_the_running_one():
     retry = ended(result, running, TaskResultStatus.READY, retry_in=2)
     assert retry.record["status"] == "READY" and retry.record["finished_at"] is None
     assert "return_value" not in retry.record and retry.retry_at_ms is not None
+
+
+def test_the_record_stamps_a_first_and_a_later_attempts_start():
+    """A first attempt's start is its last attempt (one datetime, stamped once);
+    a retry's first start is kept apart from its last."""
+    job = JobPayload.decode(payload())
+    result = build_result(Claimed("j", None, 1, QUEUE), job, tasks.add)
+    first = datetime(2026, 12, 2, 13, 0, 0, 123_456, tzinfo=UTC)
+    set_fields(result, started_at=first, last_attempted_at=first)
+    record = result.to_record()
+    assert record["started_at"] == record["last_attempted_at"] == stamp(first)
+    later = datetime(2026, 12, 2, 14, 0, 0, 1, tzinfo=UTC)
+    set_fields(result, last_attempted_at=later)
+    record = result.to_record()
+    assert (record["started_at"], record["last_attempted_at"]) == (
+        stamp(first),
+        stamp(later),
+    )
+    set_fields(result, started_at=None, last_attempted_at=None)
+    record = result.to_record()
+    assert record["started_at"] is record["last_attempted_at"] is None
 
 
 def test_a_job_that_cannot_run_is_recorded_failed_with_what_is_known(rt):
