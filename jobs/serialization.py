@@ -106,7 +106,10 @@ def loads(data: bytes | str) -> Any:
         ) from None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__
+# (22.9k instructions to make one, 8.4k unfrozen), and every enqueue and every
+# claimed job makes one. Nothing changes a payload once made.
+@dataclass(slots=True, kw_only=True)
 class JobPayload:
     """One job as stored under `arq:job:<id>` (arq's keys plus ours)."""
 

@@ -54,7 +54,7 @@ PLAIN = (str, int, float, bool, type(None))
 NO_VALUE = object()  # ended() without a return value (failed, or to retry)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, as JobPayload (made for every job claimed)
 class Claimed:
     """A job handed to this worker by the claim script."""
 
