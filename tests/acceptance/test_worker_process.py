@@ -70,7 +70,7 @@ def test_sigterm_lets_the_running_job_finish_then_exits(worker_process):
 
 def test_idle_worker_exits_promptly_on_sigint(worker_process):
     worker = worker_process()
-    wait_until(lambda: "consuming" in worker.output())
+    wait_until(lambda: "consuming" in worker.output(), timeout=30)  # a start
     worker.signal(signal.SIGINT)
     assert worker.wait(10) == 0
 

@@ -123,6 +123,7 @@ class SuiteWorker:
         process = self.process
         wait_until(
             lambda: "consuming" in process.output() or process.proc.poll() is not None,
+            timeout=30,  # as every worker start in the suite: 11.6 s seen under load
             what="the worker to start",
         )
         if (reason := self.death()) is not None:
