@@ -18,6 +18,10 @@ from typing import Any
 
 import pytest
 import redis
+from asgiref.sync import SyncToAsync
+from django.core.signals import setting_changed
+from django.db import connections
+from django.dispatch import receiver
 from django.test import override_settings
 
 from tests.servers import (
@@ -30,6 +34,25 @@ from tests.servers import (
     settings_for,
     worker_env,
 )
+
+
+def _forget_time_zone() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close()
+        connection.__dict__.pop("timezone", None)  # Django's cached_properties
+        connection.__dict__.pop("timezone_name", None)
+
+
+@receiver(setting_changed)
+def _time_zone_changed_in_the_sync_thread(*, setting: str, **kwargs: Any) -> None:
+    """Django resets the time zone of the connections of the thread that changes
+    TIME_ZONE or USE_TZ; async tests use the ORM through asgiref's one sync
+    thread, whose connections outlive the test and kept the zone of the test
+    that first used them (on PostgreSQL, a naive last_run_at read back an hour
+    off after a USE_TZ=False test in another zone). Queued there, so before
+    anything that thread runs next."""
+    if setting in {"TIME_ZONE", "USE_TZ"}:
+        SyncToAsync.single_thread_executor.submit(_forget_time_zone)
 
 
 @pytest.fixture(scope="session")
